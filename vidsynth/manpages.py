@@ -41,37 +41,27 @@ def _paragraphs(text: str) -> str:
 
 
 def _param_line(param) -> tuple[str, str]:
-    names = ", ".join(param.opts + list(param.secondary_opts))
-    if param.param_type_name == "option" and not param.is_flag:
-        names += f" {param.make_metavar(_ctx_stub())}" if _needs_ctx(param) else f" {param.make_metavar()}"
-    help_text = getattr(param, "help", None) or ""
-    default = param.default
-    if param.param_type_name == "option" and default not in (None, False, (), []) and not callable(default):
-        help_text += f" [default: {default}]"
-    if getattr(param, "required", False) and param.param_type_name == "option":
-        help_text += " [required]"
-    return names, help_text
+    """(names with metavar, help with default) of an option, as --help shows it."""
+    record = param.get_help_record(_ctx_stub())
+    if record is None:
+        return ", ".join(param.opts), getattr(param, "help", None) or ""
+    names, help_text = record
+    return names, " ".join((help_text or "").split())
 
 
-def _needs_ctx(param) -> bool:
-    import inspect
-
-    try:
-        return "ctx" in inspect.signature(param.make_metavar).parameters
-    except (TypeError, ValueError):
-        return False
+def _usage_piece(param) -> str:
+    name = (param.name or "").upper()
+    optional = not getattr(param, "required", True)
+    name += "..." if getattr(param, "nargs", 1) == -1 else ""
+    return f"[{name}]" if optional else name
 
 
-_CTX = None
+_CTX: list = []
 
 
 def _ctx_stub():
-    global _CTX
-    if _CTX is None:
-        from typer._click import Command, Context
-
-        _CTX = Context(Command("vidsynth"))
-    return _CTX
+    """A Click context (of the root command) for the help-record helpers that need one."""
+    return _CTX[0]
 
 
 def _summary(help_text: str | None) -> str:
@@ -94,7 +84,7 @@ def _page(full_name: str, command, parent_names: list[str]) -> str:
         usage_bits.append("[OPTIONS]")
     for p in params:
         if p.param_type_name == "argument":
-            usage_bits.append(p.make_metavar(_ctx_stub()) if _needs_ctx(p) else p.make_metavar())
+            usage_bits.append(_usage_piece(p))
     if hasattr(command, "commands"):
         usage_bits.append("COMMAND [ARGS]...")
     lines += [".B " + _esc(usage_bits[0]), _esc(" ".join(usage_bits[1:]))]
@@ -103,7 +93,7 @@ def _page(full_name: str, command, parent_names: list[str]) -> str:
     if args:
         lines.append(".SH ARGUMENTS")
         for p in args:
-            lines += [".TP", f".B {_esc(p.human_readable_name)}", _esc(getattr(p, "help", None) or "")]
+            lines += [".TP", f".B {_esc(_usage_piece(p))}", _esc(getattr(p, "help", None) or "")]
     opts = [p for p in params if p.param_type_name == "option"]
     lines.append(".SH OPTIONS")
     for p in opts:
@@ -160,6 +150,9 @@ def render_pages() -> dict[str, str]:
         for name, sub in getattr(command, "commands", {}).items():
             walk(sub, names + [name])
 
+    from typer._click import Context
+
+    _CTX[:] = [Context(root, info_name="vidsynth")]
     walk(root, ["vidsynth"])
     return pages
 
