@@ -1,0 +1,167 @@
+"""The eval engine in-process, with stand-in models whose right answers are known."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from fake_dist import make_distribution
+from tiny_plugin import TinyClips
+from vidsynth.errors import VidsynthError
+from vidsynth.metrics.baselines import copy_last_frame, linear_interpolation
+from vidsynth.metrics.builtin import BUILTIN_METRICS
+from vidsynth.metrics.evaluate import EvalOptions, available_metrics, evaluate, make_plan, select_metrics
+from vidsynth.plugins import reset_registry
+from vidsynth.tensors import clips_to_model
+
+KEYFRAMES = lambda video: video[:, :, [0, -1]]  # noqa: E731 - what plugin.condition_from gives a keyframes task
+CLIPS = TinyClips(10, frames=6, size=16)
+
+
+def metrics_for(task: str, source: str = "") -> list:
+    return [m for m in BUILTIN_METRICS if m.applies(task, source)]
+
+
+def oracle(clips):
+    """A 'model' that returns the true clip whose first frame it is given."""
+    truth = {clips[i][0].numpy().tobytes(): clips_to_model(clips[i])[0] for i in range(len(clips))}
+
+    def generate(condition, n, seed, frames):
+        firsts = ((condition[:, :, 0] + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
+        return torch.stack([truth[f.numpy().tobytes()] for f in firsts])[:, :, :frames]
+
+    return generate
+
+
+def run(generate, task="keyframes", clips=CLIPS, condition=KEYFRAMES, metrics=None, **options):
+    return evaluate(generate, clips, task=task, condition_fn=condition,
+                    metrics=metrics if metrics is not None else metrics_for(task),
+                    options=EvalOptions(batch_size=4, flow=False, **options))
+
+
+def test_a_perfect_in_betweener_beats_the_cross_fade_with_a_paired_interval():
+    report, _ = run(oracle(CLIPS))
+    psnr = report["metrics"]["psnr"]
+    assert psnr["results"]["model"]["mean"] == 100.0 and psnr["results"]["model"]["n"] == 10
+    assert psnr["results"]["linear"]["mean"] < 40
+    assert psnr["vs_baselines"]["linear"]["verdict"] == "better" and psnr["vs_baselines"]["linear"]["paired"]
+    assert report["metrics"]["l2-table2"]["vs_baselines"]["linear"]["verdict"] == "better"
+
+
+def test_a_model_that_is_the_cross_fade_ties_with_it_exactly():
+    report, _ = run(lambda c, n, seed, frames: linear_interpolation(c, frames))
+    for name in ("psnr", "ssim", "mse", "l2-table2"):
+        diff = report["metrics"][name]["vs_baselines"]["linear"]
+        assert diff["mean"] == 0 and diff["verdict"] == "no clear difference", name
+
+
+def test_keyframe_models_are_scored_on_the_in_between_frames_only():
+    report, _ = run(oracle(CLIPS))
+    assert report["plan"] == {"task": "keyframes", "frames": 6, "given_frames": [0, 5], "scored_frames": [1, 4]}
+    curve = report["curves"]["psnr"]["linear"]
+    assert len(curve) == 6 and curve[0] == curve[-1] == 100.0  # the cross-fade's ends are the keyframes
+    # the report's PSNR averages frames 1..4 of each clip
+    per_clip = report["metrics"]["psnr"]["results"]["linear"]["mean"]
+    assert per_clip == pytest.approx(np.mean(curve[1:5]), rel=1e-6)
+
+
+def test_next_frame_models_get_the_context_and_are_scored_per_horizon():
+    seen = {}
+
+    def copy_model(condition, n, seed, frames):
+        seen["context"], seen["frames"] = condition.shape[2], frames
+        return copy_last_frame(condition, frames)
+
+    report, videos = run(copy_model, task="next-frame", condition=lambda v: v[:, :, :1], context=2, horizon=3)
+    assert seen == {"context": 2, "frames": 5}
+    assert report["plan"]["scored_frames"] == [2, 4]
+    assert list(report["per_horizon"]["psnr"]) == ["model", "copy-last"]
+    assert len(report["per_horizon"]["psnr"]["model"]) == 3
+    assert report["per_horizon"]["psnr"]["model"] == report["per_horizon"]["psnr"]["copy-last"]
+    assert videos["model"].shape == (4, 5, 16, 16, 3)  # the first --videos clips, uint8 [N, T, H, W, C]
+
+
+def test_plans_refuse_horizons_beyond_the_clip_and_context_for_other_tasks():
+    with pytest.raises(VidsynthError, match="longer than the test clips"):
+        make_plan("next-frame", 6, 1, context=2, horizon=5)
+    with pytest.raises(VidsynthError, match="apply to next-frame models"):
+        make_plan("keyframes", 6, 2, horizon=2)
+    assert make_plan("first-frame", 6, 1).scored == slice(1, 6)
+
+
+def test_metric_selection_checks_names_and_tasks():
+    found = available_metrics()
+    with pytest.raises(VidsynthError, match="unknown metric 'psnrr'"):
+        select_metrics(found, "keyframes", "", ["psnrr"])
+    with pytest.raises(VidsynthError, match="does not apply to unconditional"):
+        select_metrics(found, "unconditional", "", ["psnr"])
+    names = [m.name for m in select_metrics(found, "unconditional", "builtin:bouncing-balls", None)]
+    assert names == ["ball-count", "ball-speed", "motion-coherence"]
+
+
+def test_unconditional_models_are_compared_with_real_and_shuffled_clips_of_bouncing_balls():
+    from vidsynth.data import open_clips
+
+    test = open_clips("builtin:bouncing-balls", frames=12, size=32, channels=1, split="test", progress=False)
+    train = open_clips("builtin:bouncing-balls", frames=12, size=32, channels=1, split="train", progress=False)
+
+    def real_clips_model(condition, n, seed, frames):  # a 'perfect' generator: unseen real clips
+        return clips_to_model(torch.stack([train[seed * 8 + i] for i in range(n)]))
+
+    report, _ = run(real_clips_model, task="unconditional", clips=test, condition=lambda v: None,
+                    metrics=metrics_for("unconditional", "builtin:bouncing-balls"), n=16)
+    assert report["systems"] == ["model", "real", "shuffled"]
+    coherence = report["metrics"]["motion-coherence"]
+    assert coherence["results"]["model"]["n"] == 8 and coherence["results"]["reference"]["n"] == 8
+    assert coherence["vs_baselines"]["shuffled"]["verdict"] == "better" and not coherence["vs_baselines"]["shuffled"]["paired"]
+    for name in ("ball-count", "ball-speed", "motion-coherence"):
+        assert 0.8 < report["metrics"][name]["ratio_to_real"]["model"] < 1.2, name
+    json.dumps(report, allow_nan=False)
+
+
+def test_fvd_comes_with_the_real_vs_real_floor(tmp_path):
+    from test_metrics_frechet import FakeI3D
+
+    path = tmp_path / "i3d.pt"
+    torch.jit.script(FakeI3D()).save(str(path))
+    report, _ = run(oracle(CLIPS), detector=str(path))
+    fvd = report["distribution"]["fvd"]
+    assert fvd["reference_size"] == 5 and fvd["sizes"]["model"] == 5  # odd clips against even clips
+    assert fvd["model"] == pytest.approx(fvd["floor"]) and fvd["floor"] == fvd["real"]  # the oracle is real
+    assert fvd["convention"]["covariance"] == "population (1/N), float64" and fvd["frames"] == 6
+    assert not any(note.startswith("FVD") for note in report["notes"])
+
+
+def test_a_metric_plugin_registered_through_the_hook_joins_the_report(tmp_path, monkeypatch):
+    site = make_distribution(tmp_path / "site", "vidsynth-mae", {"vidsynth_mae": '''
+        import vidsynth
+        from vidsynth.metrics import Metric
+
+        def mae(generated, real):
+            return (generated - real).abs().mean(dim=(1, 3, 4))
+
+        def broken(generated, real):
+            raise RuntimeError("this metric is broken")
+
+        @vidsynth.hookimpl
+        def register_metrics(register):
+            register(Metric("mae", mae, higher_is_better=False, per_frame=True, description="mean abs error"))
+            register(Metric("broken", broken, higher_is_better=True))
+    '''}, {"mae": "vidsynth_mae"})
+    monkeypatch.syspath_prepend(str(site))
+    reset_registry()
+    try:
+        found = available_metrics()
+        assert {"mae", "broken", "psnr"} <= set(found)
+        report, _ = run(lambda c, n, seed, frames: linear_interpolation(c, frames),
+                        metrics=[m for m in found.values() if m.applies("keyframes")])
+    finally:
+        sys.modules.pop("vidsynth_mae", None)
+        reset_registry()
+    assert report["metrics"]["mae"]["vs_baselines"]["linear"]["mean"] == 0
+    assert report["metrics"]["broken"]["error"] == "RuntimeError: this metric is broken"
+    assert "psnr" in report["metrics"] and report["metrics"]["psnr"]["results"]["model"]["n"] == 10

@@ -1,0 +1,473 @@
+"""The eval engine: run a model on held-out clips the way its task needs, beside its baselines, and measure.
+
+``evaluate(generate_fn, clips, task=..., ...)`` streams the test clips in batches, so memory stays flat
+however many clips are evaluated:
+
+1. Each clip is cut to the evaluated length (the whole clip; for ``next-frame`` the context plus the
+   horizon) and turned into the condition the task takes: the keyframes (``plugin.condition_from``), the
+   first frame, the first ``k`` frames (next-frame), or nothing (unconditional).
+2. The model generates one video per condition (``generate_fn``), and every baseline of the task makes
+   its own from the same condition. The model's video is expected to cover the whole evaluated length,
+   given frames included (they are not scored).
+3. Every applicable ``Metric`` is computed on the frames the model had to produce (``Plan.scored``;
+   ``frames="all"`` metrics on the whole video), per clip, plus per-frame curves.
+4. Distribution metrics (FVD with ``detector``, FID with ``inception``) compare the outputs on the odd
+   clips with the real even clips, and report real odd vs real even as the floor, so all three sets have
+   the same size (Fréchet distances are biased by the set size).
+
+For unconditional models the clips split the same way: the even clips are the reference, and the model
+(one sample per odd clip), the odd real clips (the floor) and the odd clips with shuffled frames are
+compared with it.
+
+The result is a plain dict (``report.json``); ``vidsynth.metrics.report`` renders and writes it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from vidsynth import __version__
+from vidsynth.errors import VidsynthError
+from vidsynth.metrics import stats
+from vidsynth.metrics.baselines import Baseline, baselines_for, describe_unconditional_baselines, shuffle_frames
+from vidsynth.metrics.metric import Metric
+from vidsynth.tensors import clips_to_model, to_unit
+
+#: generate_fn(condition [B, C, K, H, W] in [-1, 1] or None, n, seed, frames) -> [n, C, frames, H, W] in [-1, 1]
+GenerateFn = Callable[[torch.Tensor | None, int, int, int], torch.Tensor]
+
+MODEL = "model"
+REAL = "real"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which frames a task gives the model and which it must produce, for clips of ``frames`` frames."""
+
+    task: str
+    frames: int  # evaluated length T
+    given: tuple[int, ...]  # frame indices in the condition
+    scored: slice  # frames the model produced: what the metrics score
+
+    @property
+    def horizon_start(self) -> int:
+        """Index of the first frame after the last given frame (horizon 1), for first/next-frame tasks."""
+        return max(self.given) + 1 if self.given else 0
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "frames": self.frames,
+            "given_frames": list(self.given),
+            "scored_frames": [self.scored.start, self.scored.stop - 1],
+        }
+
+
+def make_plan(task: str, clip_frames: int, condition_frames: int, context: int | None = None,
+              horizon: int | None = None) -> Plan:
+    """The evaluation plan of ``task`` on clips of ``clip_frames`` frames.
+
+    ``condition_frames`` is how many frames the plugin's condition holds (``condition_from``);
+    ``context`` overrides it for next-frame models, and ``horizon`` limits how many frames after the
+    context are generated and scored (default: the rest of the clip).
+    """
+    if (context is not None or horizon is not None) and task != "next-frame":
+        raise VidsynthError(f"--context and --horizon apply to next-frame models; this one is {task}")
+    if task == "unconditional":
+        return Plan(task, clip_frames, (), slice(0, clip_frames))
+    if task == "keyframes":
+        if clip_frames < 3:
+            raise VidsynthError(f"keyframe evaluation needs clips of at least 3 frames, got {clip_frames}")
+        return Plan(task, clip_frames, (0, clip_frames - 1), slice(1, clip_frames - 1))
+    if task == "first-frame":
+        if clip_frames < 2:
+            raise VidsynthError(f"first-frame evaluation needs clips of at least 2 frames, got {clip_frames}")
+        return Plan(task, clip_frames, (0,), slice(1, clip_frames))
+    if task == "next-frame":
+        k = context if context is not None else condition_frames
+        if k < 1:
+            raise VidsynthError(f"--context must be at least 1 frame, got {k}")
+        h = horizon if horizon is not None else clip_frames - k
+        if h < 1:
+            raise VidsynthError(f"--horizon must be at least 1 frame, got {h}")
+        if k + h > clip_frames:
+            raise VidsynthError(
+                f"context {k} + horizon {h} frames is longer than the test clips ({clip_frames} frames); "
+                f"use --horizon {clip_frames - k} or less"
+            )
+        return Plan(task, k + h, tuple(range(k)), slice(k, k + h))
+    raise VidsynthError(f"unknown task {task!r}")
+
+
+@dataclass
+class EvalOptions:
+    """What ``vidsynth eval`` lets a user choose (see its --help)."""
+
+    n: int | None = None  # test clips to evaluate (None: all)
+    batch_size: int = 16
+    seed: int = 0
+    mean: bool = False  # the model's deterministic best guess (e.g. z = 0), passed to generate
+    context: int | None = None
+    horizon: int | None = None
+    detector: str | None = None  # I3D TorchScript file -> FVD
+    inception: str | None = None  # Inception TorchScript file -> FID
+    fvd_frames: int = 16
+    metrics: Sequence[str] | None = None  # only these metrics (default: every applicable one)
+    seed001_interpolation: bool = False
+    flow: bool | None = None  # None: the flow baseline when OpenCV is installed
+    videos: int = 4  # clips shown in the comparison video
+
+
+def available_metrics() -> dict[str, Metric]:
+    """Every registered metric: the built-ins (always) and those of installed metric plugins."""
+    from vidsynth.metrics.builtin import BUILTIN_METRICS
+    from vidsynth.plugins import get_registry
+
+    found = {m.name: m for m in BUILTIN_METRICS}
+    for name, metric in get_registry().metrics.items():
+        if isinstance(metric, Metric):
+            found.setdefault(name, metric)
+    return found
+
+
+def select_metrics(all_metrics: dict[str, Metric], task: str, source: str,
+                   names: Sequence[str] | None) -> list[Metric]:
+    """The metrics an eval computes: every one that applies, or the ones named (checked)."""
+    if not names:
+        return [m for m in all_metrics.values() if m.applies(task, source)]
+    unknown = [n for n in names if n not in all_metrics]
+    if unknown:
+        raise VidsynthError(f"unknown metric {unknown[0]!r}; available: {', '.join(sorted(all_metrics))}")
+    chosen = [all_metrics[n] for n in names]
+    for m in chosen:
+        if task not in m.tasks or (m.kind == "paired" and task == "unconditional"):
+            raise VidsynthError(f"metric {m.name!r} does not apply to {task} models (it applies to: {', '.join(m.tasks)})")
+    return chosen
+
+
+def pick_clips(total: int, n: int | None, seed: int) -> list[int]:
+    """``n`` clip indices drawn without replacement by ``seed`` (all clips when n is None), sorted."""
+    if total < 1:
+        raise VidsynthError("the test split has no clips")
+    if n is None or n >= total:
+        return list(range(total))
+    if n < 2:
+        raise VidsynthError(f"-n must be at least 2 (statistics need two clips), got {n}")
+    g = torch.Generator().manual_seed(int(seed))
+    return sorted(torch.randperm(total, generator=g)[:n].tolist())
+
+
+@dataclass
+class _Tally:
+    """Per-clip values and per-frame sums of every metric and system, filled batch by batch."""
+
+    values: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    curve_sum: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    curve_n: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def add(self, metric: str, system: str, per_clip: torch.Tensor, per_frame: torch.Tensor | None) -> None:
+        self.values.setdefault(metric, {}).setdefault(system, []).extend(per_clip.double().cpu().tolist())
+        if per_frame is not None:
+            pf = per_frame.double().cpu().numpy()
+            finite = np.isfinite(pf)
+            sums = self.curve_sum.setdefault(metric, {}).setdefault(system, np.zeros(pf.shape[1]))
+            counts = self.curve_n.setdefault(metric, {}).setdefault(system, np.zeros(pf.shape[1]))
+            sums += np.where(finite, pf, 0).sum(axis=0)
+            counts += finite.sum(axis=0)
+
+    def curve(self, metric: str, system: str) -> list[float | None]:
+        sums, counts = self.curve_sum[metric][system], self.curve_n[metric][system]
+        return [float(s / c) if c else None for s, c in zip(sums, counts)]
+
+
+def _score(metric: Metric, plan: Plan, video: torch.Tensor, real: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One metric on a batch (both in [0, 1]): per-clip values ``[B]`` and, if per-frame, ``[B, T]``."""
+    if metric.per_frame:
+        per_frame = torch.as_tensor(metric.fn(video, real)).float()
+        if per_frame.shape != video.shape[:1] + video.shape[2:3]:
+            raise VidsynthError(f"returned shape {tuple(per_frame.shape)}, expected per-frame [B, T] = "
+                                f"{[video.shape[0], video.shape[2]]}")
+        chosen = per_frame if metric.frames == "all" else per_frame[:, plan.scored]
+        return torch.nanmean(chosen, dim=1), per_frame
+    if metric.frames == "generated":
+        video = video[:, :, plan.scored]
+        real = real[:, :, plan.scored] if real is not None else None
+    per_clip = torch.as_tensor(metric.fn(video, real)).float().reshape(-1)
+    if per_clip.shape[0] != video.shape[0]:
+        raise VidsynthError(f"returned {per_clip.shape[0]} values for {video.shape[0]} videos")
+    return per_clip, None
+
+
+def evaluate(
+    generate_fn: GenerateFn,
+    clips: Any,
+    *,
+    task: str,
+    condition_fn: Callable[[torch.Tensor], torch.Tensor | None],
+    metrics: Sequence[Metric],
+    options: EvalOptions,
+    device: torch.device | str = "cpu",
+    source: str = "",
+    progress: Callable[[int, int], None] | None = None,
+    keep_videos: bool = True,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Evaluate a model (``generate_fn``) on ``clips`` (a dataset of uint8 ``[T, H, W, C]`` clips).
+
+    ``condition_fn(video)`` gives the plugin's condition of a batch ``[B, C, T, H, W]`` in [-1, 1]
+    (``plugin.condition_from``). Returns the report dict and, for the comparison video, uint8 clips
+    ``[N, T, H, W, C]`` per system (the first ``options.videos`` clips).
+    """
+    from vidsynth.metrics import frechet
+
+    device = torch.device(device)
+    started = time.time()
+    indices = pick_clips(len(clips), options.n, options.seed)
+    if options.batch_size < 1:
+        raise VidsynthError(f"--batch-size must be at least 1, got {options.batch_size}")
+    first = clips_to_model(torch.as_tensor(clips[indices[0]]))
+    clip_frames = first.shape[2]
+    condition = condition_fn(first)
+    plan = make_plan(task, clip_frames, 0 if condition is None else condition.shape[2], options.context, options.horizon)
+    conditional = task != "unconditional"
+    if not conditional and len(indices) < 4:
+        raise VidsynthError("unconditional evaluation needs at least 4 test clips (half reference, half compared)")
+
+    baselines: list[Baseline] = (
+        baselines_for(task, options.seed001_interpolation, options.flow) if conditional else []
+    )
+    systems = [MODEL] + [b.name for b in baselines] if conditional else [MODEL, REAL, "shuffled"]
+    paired = [m for m in metrics if m.kind == "paired"]
+    statistics = [m for m in metrics if m.kind == "statistic"]
+
+    detectors: dict[str, Any] = {}
+    if options.detector is not None:
+        detectors["fvd"] = frechet.load_detector(options.detector, device, "fvd")
+    if options.inception is not None:
+        detectors["fid"] = frechet.load_detector(options.inception, device, "fid")
+    banks = {name: frechet.FeatureBank() for name in detectors}
+
+    tally = _Tally()
+    shown: dict[str, list[np.ndarray]] = {}
+    shuffle_gen = torch.Generator().manual_seed(options.seed + 1)
+    done = 0
+
+    for batch_no, start in enumerate(range(0, len(indices), options.batch_size)):
+        batch_idx = indices[start : start + options.batch_size]
+        uint8 = torch.stack([torch.as_tensor(clips[i]) for i in batch_idx])
+        real = clips_to_model(uint8, device)[:, :, : plan.frames]  # [B, C, T, H, W] in [-1, 1]
+        positions = torch.arange(start, start + len(batch_idx))
+        even, odd = positions % 2 == 0, positions % 2 == 1
+        seed = options.seed + batch_no
+
+        outputs: dict[str, torch.Tensor] = {}
+        if conditional:
+            # next-frame: the first k frames of the clip, whatever the plugin's own condition_from picks
+            cond = real[:, :, : len(plan.given)] if task == "next-frame" else condition_fn(real)
+            outputs[MODEL] = _model_output(generate_fn, cond, len(batch_idx), seed, plan, device)
+            for b in baselines:
+                outputs[b.name] = b.fn(cond, plan.frames).to(device).clamp(-1, 1)
+            reference = real  # statistics of the ground truth: every clip
+        else:
+            n_odd = int(odd.sum())
+            reference = real[even.to(device)]
+            compared = real[odd.to(device)]
+            if n_odd:
+                outputs[MODEL] = _model_output(generate_fn, None, n_odd, seed, plan, device)
+                outputs[REAL] = compared
+                outputs["shuffled"] = shuffle_frames(compared, shuffle_gen)
+
+        real_unit = to_unit(real)
+        units = {name: to_unit(v) for name, v in outputs.items()}
+        for m in paired:
+            for name, video in units.items():
+                _safe(tally, m, name, plan, video, real_unit)
+        reference_unit = to_unit(reference)
+        for m in statistics:
+            if reference.shape[0]:
+                _safe(tally, m, REAL if conditional else "reference", plan, reference_unit, None)
+            for name, video in units.items():
+                _safe(tally, m, name, plan, video, None)
+
+        for kind, detector in detectors.items():
+            def feats(v: torch.Tensor) -> np.ndarray:
+                unit = to_unit(v)
+                if kind == "fvd":
+                    return frechet.i3d_features(detector, unit, options.fvd_frames)
+                return frechet.inception_features(detector, unit)
+
+            ref = real[even.to(device)] if conditional else reference
+            if ref.shape[0]:
+                banks[kind].add("reference", feats(ref))
+            if conditional:
+                sel = odd.to(device)
+                if sel.any():
+                    banks[kind].add(REAL, feats(real[sel]))
+                    for name, video in outputs.items():
+                        banks[kind].add(name, feats(video[sel]))
+            else:
+                for name, video in outputs.items():
+                    banks[kind].add(name, feats(video))
+
+        if keep_videos:
+            _keep(shown, outputs, real if conditional else reference, options.videos, conditional)
+        done += len(batch_idx)
+        if progress is not None:
+            progress(done, len(indices))
+
+    report = _assemble(tally, plan, systems, metrics, banks, options, indices, conditional, baselines,
+                       clip_frames, source, device, time.time() - started)
+    videos = {name: np.concatenate(chunks)[: options.videos] for name, chunks in shown.items()}
+    return report, videos
+
+
+def _model_output(generate_fn: GenerateFn, cond: torch.Tensor | None, n: int, seed: int, plan: Plan,
+                  device: torch.device) -> torch.Tensor:
+    video = generate_fn(cond, n, seed, plan.frames)
+    if tuple(video.shape[:1]) + tuple(video.shape[2:3]) != (n, plan.frames):
+        raise VidsynthError(f"the model returned {list(video.shape)}; eval needs [{n}, C, {plan.frames}, H, W]")
+    return video.to(device).float().clamp(-1, 1)
+
+
+def _safe(tally: _Tally, metric: Metric, system: str, plan: Plan, video: torch.Tensor,
+          real: torch.Tensor | None) -> None:
+    """Score one metric; a failing (third-party) metric is recorded in the report, not fatal."""
+    if metric.name in tally.errors:
+        return
+    try:
+        per_clip, per_frame = _score(metric, plan, video, real)
+    except Exception as exc:  # noqa: BLE001
+        text = (str(exc).strip().splitlines() or [""])[0]
+        tally.errors[metric.name] = f"{type(exc).__name__}: {text}" if not isinstance(exc, VidsynthError) else text
+        return
+    tally.add(metric.name, system, per_clip, per_frame)
+
+
+def _keep(shown: dict[str, list[np.ndarray]], outputs: dict[str, torch.Tensor], truth: torch.Tensor, limit: int,
+          conditional: bool) -> None:
+    from vidsynth.tensors import model_to_clips
+
+    have = sum(len(c) for c in shown.get(MODEL, []))
+    if have >= limit:
+        return
+    take = limit - have
+    shown.setdefault("ground truth" if conditional else "reference", []).append(model_to_clips(truth[:take]))
+    for name, video in outputs.items():
+        shown.setdefault(name, []).append(model_to_clips(video[:take]))
+
+
+def _assemble(tally: _Tally, plan: Plan, systems: list[str], metrics: Sequence[Metric], banks: dict[str, Any],
+              options: EvalOptions, indices: list[int], conditional: bool, baselines: list[Baseline],
+              clip_frames: int, source: str, device: torch.device, seconds: float) -> dict[str, Any]:
+    from vidsynth.metrics import frechet
+
+    baseline_names = [b.name for b in baselines] if conditional else [REAL, "shuffled"]
+    ref_name = REAL if conditional else "reference"
+    out_metrics: dict[str, Any] = {}
+    curves: dict[str, Any] = {}
+    for m in metrics:
+        entry: dict[str, Any] = {**m.info(), "results": {}, "vs_baselines": {}}
+        if m.name in tally.errors:
+            entry["error"] = tally.errors[m.name]
+            out_metrics[m.name] = entry
+            continue
+        values = tally.values.get(m.name, {})
+        rows = systems + ([ref_name] if m.kind == "statistic" else [])
+        for name in rows:
+            if name in values:
+                entry["results"][name] = stats.summarize(values[name])
+        model_values = values.get(MODEL)
+        for name in baseline_names:
+            if model_values is None or name not in values:
+                continue
+            diff = (stats.paired_difference(model_values, values[name]) if conditional
+                    else stats.welch_difference(model_values, values[name]))
+            diff["verdict"] = stats.verdict(diff, m.higher_is_better)
+            entry["vs_baselines"][name] = diff
+        if m.kind == "statistic":
+            ref_mean = entry["results"].get(ref_name, {}).get("mean")
+            entry["ratio_to_real"] = {
+                name: (r["mean"] / ref_mean if r.get("mean") is not None and ref_mean else None)
+                for name, r in entry["results"].items() if name != ref_name
+            }
+        out_metrics[m.name] = entry
+        if m.per_frame and m.name in tally.curve_sum:
+            curves[m.name] = {name: tally.curve(m.name, name) for name in tally.curve_sum[m.name]}
+
+    distribution: dict[str, Any] = {}
+    for kind, bank in banks.items():
+        result: dict[str, Any] = {"convention": frechet.FVD_CONVENTION if kind == "fvd" else frechet.FID_CONVENTION}
+        if kind == "fvd":
+            result["frames"] = min(options.fvd_frames, plan.frames) if options.fvd_frames else plan.frames
+        if "reference" not in bank:
+            result["error"] = "no reference clips"
+        else:
+            ref = bank.get("reference")
+            result["reference_size"] = int(ref.shape[0])
+            for name in bank.features:
+                if name == "reference":
+                    continue
+                feats = bank.get(name)
+                try:
+                    value = frechet.frechet_distance_of_features(feats, ref)
+                    if not np.isfinite(value):
+                        raise VidsynthError("the detector's features are not finite")
+                except VidsynthError as exc:
+                    value, result.setdefault("errors", {})[name] = None, str(exc)
+                result[name] = value
+                result.setdefault("sizes", {})[name] = int(feats.shape[0])
+            result["floor"] = result.get(REAL)
+        distribution[kind] = result
+
+    horizons: dict[str, Any] = {}
+    if plan.task in ("first-frame", "next-frame"):
+        h0 = plan.horizon_start
+        for name, per_system in curves.items():
+            horizons[name] = {s: c[h0 : plan.scored.stop] for s, c in per_system.items()}
+
+    notes = []
+    if "fvd" not in banks:
+        notes.append(f"FVD not computed: {frechet.I3D_HELP}")
+    if "fid" not in banks:
+        notes.append(f"FID not computed: {frechet.INCEPTION_HELP}")
+    for name, error in tally.errors.items():
+        notes.append(f"metric {name} not computed: {error}")
+
+    return {
+        "vidsynth_version": __version__,
+        "task": plan.task,
+        "plan": plan.describe(),
+        "clip_frames": clip_frames,
+        "source": source,
+        "clips": len(indices),
+        "clip_indices": indices,
+        "seed": options.seed,
+        "batch_size": options.batch_size,
+        "mean": options.mean,
+        "device": str(device),
+        "seconds": round(seconds, 3),
+        "systems": systems,
+        "baselines": (
+            {b.name: b.description for b in baselines} if conditional else describe_unconditional_baselines()
+        ),
+        "conventions": {
+            "pixels": "metrics see pixel values in [0, 1] (model output clamped to [-1, 1], then (x + 1) / 2)",
+            "psnr": "per-frame PSNR in dB averaged over the scored frames (not pooled), capped at 100 dB",
+            "scored_frames": "metrics score the frames the model produced, except frames='all' ones (l2-table2)",
+            "interval": "95% Student t interval of the mean over clips; model - baseline: "
+            + ("paired per clip" if conditional else "Welch (unpaired sets)"),
+            "distribution": "Fréchet distances of outputs on the odd clips vs the real even clips; "
+            "floor = real odd vs real even",
+        },
+        "metrics": out_metrics,
+        "curves": curves,
+        "per_horizon": horizons,
+        "distribution": distribution,
+        "notes": notes,
+    }
+
