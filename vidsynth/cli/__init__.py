@@ -18,7 +18,7 @@ from vidsynth import __version__
 from vidsynth.errors import VidsynthError
 
 # The command modules of the core, in the order their commands appear in --help.
-COMMAND_MODULES = ("plugins",)
+COMMAND_MODULES = ("train", "sample", "eval", "data", "plugins",)
 
 app = typer.Typer(
     name="vidsynth",
@@ -85,9 +85,9 @@ def main(argv: list[str] | None = None) -> None:
     except click_exc.UsageError as exc:
         exc.show()
         sys.exit(2)
-    except click_exc.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except (click_exc.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         error("interrupted")
         sys.exit(130)
     except VidsynthError as exc:

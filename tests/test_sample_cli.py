@@ -1,0 +1,157 @@
+"""``vidsynth sample`` and ``vidsynth.generate``: videos from a trained tiny model, and every refusal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tiny_plugin import run_vidsynth, tiny_plugin_env, tiny_registry, train_tiny  # noqa: F401 - tiny_registry is a fixture
+from vidsynth.checkpoint import load_run
+from vidsynth.cli.sample_cmd import plan_outputs
+from vidsynth.errors import VidsynthError
+from vidsynth.generate import generate, parse_options
+
+
+@pytest.fixture
+def trained(tmp_path, tiny_registry):
+    """runs/gan (tiny, unconditional) and runs/kf (tiny-keyframes) under tmp_path, 2 steps each."""
+    train_tiny(tmp_path / "runs", tiny_registry, run="gan", steps=2)
+    train_tiny(tmp_path / "runs", tiny_registry, plugin="tiny-keyframes", run="kf", steps=2)
+    return tmp_path
+
+
+@pytest.fixture
+def env(tmp_path):
+    return tiny_plugin_env(tmp_path)
+
+
+def decoded(path):
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+def test_samples_the_newest_run_into_a_video_pyav_reads_back(trained, env):
+    result = run_vidsynth(["sample", "tiny", "-o", "out.mp4"], env=env, cwd=trained)
+    assert result.returncode == 0, result.stderr
+    assert "runs/gan/checkpoints/step_00000002 (step 2)" in result.stderr
+    frames = decoded(trained / "out.mp4")
+    assert len(frames) == 4 and frames[0].shape == (8, 8, 3)
+
+
+def test_keyframes_from_two_images_of_another_size_with_more_frames(trained, env):
+    Image.new("RGB", (20, 16), (200, 30, 30)).save(trained / "first.png")
+    Image.new("RGB", (20, 16), (30, 30, 200)).save(trained / "last.png")
+    result = run_vidsynth(["sample", "tiny-keyframes", "--in", "first.png", "last.png", "--frames", "6", "--mean",
+                           "-o", "mid.gif"], env=env, cwd=trained)
+    assert result.returncode == 0, result.stderr
+    assert "note: first.png is 20x16; center-cropped and resized to 8x8" in result.stderr
+    frames = decoded(trained / "mid.gif")
+    assert len(frames) == 6
+    assert frames[0][..., 0].mean() > frames[-1][..., 0].mean()  # from the red keyframe towards the blue one
+
+
+def test_several_samples_become_numbered_files(trained, env):
+    result = run_vidsynth(["sample", "tiny", "-n", "2", "--seed", "3", "-o", "s.webm"], env=env, cwd=trained)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["s_000.webm", "s_001.webm"]
+    assert [len(decoded(trained / name)) for name in ("s_000.webm", "s_001.webm")] == [4, 4]
+
+
+def test_output_names_for_files_folders_and_grids(tmp_path):
+    assert plan_outputs(Path("a.mp4"), 1, False) == [Path("a.mp4")]
+    assert plan_outputs(Path("a.gif"), 2, False) == [Path("a_000.gif"), Path("a_001.gif")]
+    assert plan_outputs(Path("a.gif"), 9, True) == [Path("a.gif")]
+    assert plan_outputs(tmp_path, 2, False) == [tmp_path / "sample_000.mp4", tmp_path / "sample_001.mp4"]
+    assert plan_outputs(Path("new_folder/"), 1, True) == [Path("new_folder/grid.mp4")]
+    with pytest.raises(VidsynthError, match="use a .mp4, .gif or .webm file, or a folder"):
+        plan_outputs(Path("a.avi"), 1, False)
+
+
+def test_an_existing_output_is_kept_unless_force(trained, env):
+    (trained / "out.mp4").write_bytes(b"precious")
+    refused = run_vidsynth(["sample", "tiny", "-o", "out.mp4"], env=env, cwd=trained)
+    assert refused.returncode == 1 and "out.mp4 already exists; pass --force" in refused.stderr
+    assert (trained / "out.mp4").read_bytes() == b"precious"
+    forced = run_vidsynth(["sample", "tiny", "-o", "out.mp4", "--force"], env=env, cwd=trained)
+    assert forced.returncode == 0, forced.stderr
+    assert len(decoded(trained / "out.mp4")) == 4
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["tiny-keyframes", "--in", "first.png", "-o", "x.mp4"],
+         "error: tiny-keyframes (keyframes) needs exactly 2 input images (first and last frame), got 1"),
+        (["tiny", "--in", "first.png", "-o", "x.mp4"], "error: tiny (unconditional) needs no input image, got 1"),
+        (["tiny-keyframes", "--in", "first.png", "gone.png", "-o", "x.mp4"], "error: input image gone.png does not exist"),
+        (["tiny", "--option", "heat=2", "-o", "x.mp4"], "error: unknown sample option for tiny: heat; it has: temperature"),
+        (["tiny", "--checkpoint", "runs/kf", "-o", "x.mp4"], "error: checkpoint runs/kf is a tiny-keyframes model, not tiny"),
+        (["nosuch", "-o", "x.mp4"], "error: unknown plugin 'nosuch'"),
+    ],
+    ids=["too-few-images", "images-for-unconditional", "missing-image", "unknown-option", "wrong-plugin", "unknown-plugin"],
+)
+def test_bad_requests_fail_with_one_line(trained, env, args, message):
+    Image.new("RGB", (8, 8)).save(trained / "first.png")
+    result = run_vidsynth(["sample", *args], env=env, cwd=trained)
+    assert result.returncode == 1
+    assert result.stderr.startswith(message) and result.stderr.count("\n") == 1, result.stderr
+    assert not (trained / "x.mp4").exists()
+
+
+def test_without_any_run_the_error_says_how_to_train_one(tmp_path, env):
+    result = run_vidsynth(["sample", "tiny", "-o", "x.mp4"], env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "no trained tiny model under ./runs; train one with `vidsynth train tiny DATA`" in result.stderr
+
+
+def test_a_corrupt_checkpoint_fails_cleanly(trained, env):
+    weights = trained / "runs" / "gan" / "checkpoints" / "step_00000002" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:50])
+    result = run_vidsynth(["sample", "tiny", "-o", "x.mp4"], env=env, cwd=trained)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "is corrupt: model.safetensors has 50 bytes" in result.stderr
+
+
+def test_generate_is_seeded_and_mean_is_deterministic(trained):
+    loaded = load_run(trained / "runs" / "gan")
+    a = generate(loaded, None, 3, seed=1)
+    assert a.shape == (3, 3, 4, 8, 8) and a.min() >= -1 and a.max() <= 1
+    assert torch.equal(a, generate(loaded, None, 3, seed=1))
+    assert not torch.equal(a, generate(loaded, None, 3, seed=2))
+    m = generate(loaded, None, 2, seed=5, mean=True)
+    assert torch.equal(m[0], m[1])
+    assert not torch.equal(generate(loaded, None, 1, seed=1, temperature=0.1), a[:1])
+
+
+def test_generate_checks_the_condition_and_what_the_plugin_returns(trained):
+    loaded = load_run(trained / "runs" / "kf")
+    keyframes = torch.zeros(1, 3, 2, 8, 8)
+    assert generate(loaded, keyframes, 2, seed=0, frames=5).shape == (2, 3, 5, 8, 8)
+    with pytest.raises(VidsynthError, match="needs exactly 2 input images"):
+        generate(loaded, torch.zeros(1, 3, 1, 8, 8), 1, seed=0)
+    with pytest.raises(VidsynthError, match="works on 3-channel 8x8 frames; the condition is 3-channel 16x16"):
+        generate(loaded, torch.zeros(1, 3, 2, 16, 16), 1, seed=0)
+
+    original = type(loaded.plugin).sample
+    try:
+        type(loaded.plugin).sample = lambda self, modules, config, condition, n, generator, **o: torch.zeros(n, 3, 2, 8, 8)
+        with pytest.raises(VidsynthError, match=r"sample\(\) returned shape \[1, 3, 2, 8, 8\], expected .* \[1, 3, 4, 8, 8\]"):
+            generate(loaded, keyframes, 1, seed=0)
+        type(loaded.plugin).sample = lambda self, modules, config, condition, n, generator, **o: torch.full((n, 3, 4, 8, 8), np.nan)
+        with pytest.raises(VidsynthError, match="returned NaN or infinite values"):
+            generate(loaded, keyframes, 1, seed=0)
+    finally:
+        type(loaded.plugin).sample = original
+
+
+def test_sample_options_are_typed_and_defaulted(tiny_registry):
+    plugin = tiny_registry.model("tiny")
+    assert parse_options(plugin, []) == {"temperature": 1.0}
+    assert parse_options(plugin, ["temperature=0.5"]) == {"temperature": 0.5}
+    with pytest.raises(VidsynthError, match="config key 'temperature' expects float, got 'hot'"):
+        parse_options(plugin, ["temperature=hot"])

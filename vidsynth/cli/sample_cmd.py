@@ -1,0 +1,141 @@
+"""``vidsynth sample``: videos from a trained model (its newest run under ./runs, or --checkpoint)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+VIDEO_SUFFIXES = (".mp4", ".gif", ".webm")
+
+
+def sample(
+    plugin: str = typer.Argument(..., help="Model plugin, e.g. cvae (see `vidsynth plugins list`)."),
+    images: Optional[List[Path]] = typer.Argument(None, help="Input images (the same as --in; `--in a.jpg b.jpg` works)."),
+    inputs: Optional[List[Path]] = typer.Option(None, "--in", "-i", help="Input image (first frame, keyframes...): as many as the task takes."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output .mp4, .gif or .webm, or a folder."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="Run directory (or one of its checkpoints); default: the newest run of PLUGIN under ./runs."),
+    n: int = typer.Option(1, "-n", "--num", help="Number of videos."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sampling noise (same seed, same videos)."),
+    frames: Optional[int] = typer.Option(None, "--frames", help="Frames per video (default: the model's)."),
+    mean: bool = typer.Option(False, "--mean", help="The deterministic best guess (e.g. zero noise) instead of a random sample."),
+    options: Optional[List[str]] = typer.Option(None, "--option", help="Plugin sample option key=value (repeatable; see `vidsynth plugins list`)."),
+    grid: bool = typer.Option(False, "--grid", help="Tile the n videos into one video."),
+    fps: Optional[float] = typer.Option(None, "--fps", help="Frame rate of the output (default: the model's)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing output files."),
+) -> None:
+    """Generate videos with a trained model.
+
+    The number of input images depends on the model's task: none (unconditional), 1 (first-frame),
+    2 (keyframes: first and last), 1 or more (next-frame). Images of another size are center-cropped
+    and resized to the model's frame size. With -n N > 1 the videos are OUT_000.mp4, OUT_001.mp4, ...
+    (or DIR/sample_000.mp4, ... when OUT is a folder), or one tiled video with --grid. Existing files
+    are never overwritten without --force.
+
+    Examples:
+
+      vidsynth sample wgan3d -n 16 --grid -o samples.gif
+
+      vidsynth sample cvae --in first.jpg last.jpg -o inbetween.mp4
+
+      vidsynth sample cvae --checkpoint runs/cvae-20250101-120000 --in a.png --in b.png -n 4 -o out/
+
+      vidsynth sample convlstm --in start.png --frames 30 --mean -o next.webm
+    """
+    from vidsynth.checkpoint import find_latest_run, load_run
+    from vidsynth.errors import VidsynthError
+    from vidsynth.generate import generate, parse_options
+    from vidsynth.plugins import get_registry
+
+    model = get_registry().model(plugin)
+    paths = [*(inputs or []), *(images or [])]
+    if not model.task.accepts(len(paths)):
+        raise VidsynthError(f"{model.name} ({model.task.value}) needs {model.task.inputs}, got {len(paths)}")
+    for path in paths:
+        if not path.exists():
+            raise VidsynthError(f"input image {path} does not exist")
+    if n < 1:
+        raise VidsynthError(f"-n must be >= 1, got {n}")
+    typed_options = parse_options(model, options)
+    targets = plan_outputs(output, n, grid)
+    existing = [t for t in targets if t.exists()]
+    if existing and not force:
+        raise VidsynthError(f"{existing[0]} already exists; pass --force to overwrite (nothing was written)")
+
+    if checkpoint is None:
+        checkpoint = find_latest_run(model.name, "runs")
+        if checkpoint is None:
+            raise VidsynthError(
+                f"no trained {model.name} model under ./runs; train one with `vidsynth train {model.name} DATA`"
+                " or pass --checkpoint RUN_DIR"
+            )
+    loaded = load_run(checkpoint, plugin_name=model.name, device=device)  # imports torch after its own checks
+    import numpy as np
+
+    from vidsynth.tensors import images_to_condition, model_to_clips
+
+    typer.echo(f"using {loaded.meta['checkpoint']} (step {loaded.step})", err=True)
+
+    condition = None
+    if paths:
+        from vidsynth.io import read_image
+
+        size, channels = loaded.config.size, loaded.config.channels
+        pictures = []
+        for path in paths:
+            original = _image_size(path)
+            if original is not None and original != (size, size):
+                typer.echo(f"note: {path} is {original[0]}x{original[1]}; center-cropped and resized to {size}x{size}", err=True)
+            pictures.append(read_image(path, size=size, channels=channels))
+        condition = images_to_condition(pictures, loaded.device)
+
+    video = generate(loaded, condition, n, seed, frames=frames, mean=mean, **typed_options)
+    clips = model_to_clips(video)  # uint8 [n, T, H, W, C]
+    rate = fps if fps is not None else loaded.config.fps
+    targets[0].parent.mkdir(parents=True, exist_ok=True)
+    if grid:
+        from vidsynth.io import write_grid
+
+        write_grid(targets[0], clips, fps=rate)
+    else:
+        from vidsynth.io import write_video
+
+        for target, clip in zip(targets, clips):
+            write_video(target, np.ascontiguousarray(clip), fps=rate)
+    for target in targets:
+        typer.echo(str(target))
+
+
+def plan_outputs(output: Path, n: int, grid: bool) -> list[Path]:
+    """The files ``sample`` writes: OUT, OUT_000.mp4 ... for n > 1, or DIR/sample_000.mp4 ... for a folder."""
+    from vidsynth.errors import VidsynthError
+
+    text = str(output)
+    is_folder = output.is_dir() or text.endswith(("/", "\\")) or output.suffix == ""
+    if is_folder:
+        if grid:
+            return [output / "grid.mp4"]
+        return [output / f"sample_{i:03d}.mp4" for i in range(n)]
+    if output.suffix.lower() not in VIDEO_SUFFIXES:
+        raise VidsynthError(f"cannot write {output.name}: use a .mp4, .gif or .webm file, or a folder")
+    if not output.parent.exists():
+        raise VidsynthError(f"cannot write {output}: folder {output.parent} does not exist")
+    if n == 1 or grid:
+        return [output]
+    return [output.with_name(f"{output.stem}_{i:03d}{output.suffix}") for i in range(n)]
+
+
+def _image_size(path: Path) -> tuple[int, int] | None:
+    try:
+        from PIL import Image
+
+        with Image.open(path) as img:
+            return img.size
+    except Exception:  # noqa: BLE001 - read_image reports unreadable files with a clear message
+        return None
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sample")(sample)
