@@ -18,7 +18,7 @@ from vidsynth import __version__
 from vidsynth.errors import VidsynthError
 
 # The command modules of the core, in the order their commands appear in --help.
-COMMAND_MODULES = ("train", "sample", "eval", "data", "plugins",)
+COMMAND_MODULES = ("train", "sample", "eval", "data", "plugins", "demo")
 
 app = typer.Typer(
     name="vidsynth",
