@@ -569,6 +569,8 @@ class Trainer:
         import torch
         from torch.utils.data import DataLoader
 
+        from vidsynth.data import collate_clips
+
         indices = epoch_indices(self.dataset, epoch, self.rt.seed, self.rt.rank, self.rt.world_size)
         workers = self.opts.workers
         return DataLoader(
@@ -576,6 +578,7 @@ class Trainer:
             batch_size=self.config.batch_size,
             sampler=indices[skip_batches * self.config.batch_size:],
             drop_last=True,
+            collate_fn=collate_clips,  # numpy stacking: torch.stack stalls on a busy CPU (benchmarks/RESULTS.md)
             num_workers=workers,
             pin_memory=self.rt.device.type == "cuda",
             generator=torch.Generator().manual_seed(self.rt.seed * 1_000_003 + epoch),
