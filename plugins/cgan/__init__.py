@@ -1,0 +1,206 @@
+"""``cgan``: keyframe in-betweening with a conditional GAN (seed 001, sections 6-7).
+
+Seed: G. Penington, M. H. Teo, C. Wang, "Generating Video from Images", CS 229 report, Stanford 2019
+(/work/shared/seeds/001_*.txt; code: github.com/geoff-penington/gifify, ``cgan.py``).
+
+Task ``keyframes``: the first and last frame ``[B, C, 2, H, W]`` in, the T-frame video between them out.
+
+G is the CVAE's image encoder and video generator (``vidsynth_plugins.cvae.networks``, Table 1) with leaky
+ReLUs (section 6, "as in [4]"), fed ``concat(z, E_I(x_i), E_I(x_f))`` with ``z ~ N(0, I)``. D is the CVAE's
+video encoder with the image codes removed and a single logit (``vidsynth.nn.encoders.VideoEncoder``): it
+never sees the keyframes; G is held to them by the keyframe term of equation (2):
+
+    min_G max_D  E[log D(X)] + E[log(1 - D(G(z)))] + lambda (||x_i - G_i||^2 + ||x_f - G_f||^2),
+
+with lambda = 0.02, G trained with the non-saturating loss ``-log D(G(z))``, D with one-sided label smoothing
+(real label 0.9), 4 D updates per G update, Adam lr 2e-4 for both (section 7). Pixels inside the networks
+are in [0, 1] (G ends in a sigmoid, as in the paper); ``train_step`` and ``sample`` convert from and to
+vidsynth's [-1, 1] at the boundary.
+
+Presets
+-------
+``paper`` — Table 1's layers (with leaky ReLU), lambda 0.02 on the *squared L2* keyframe term summed over
+pixels as equation (2) writes it, label smoothing 0.9, 4 D steps per G step, Adam lr 2e-4 with beta1 0.5
+(the paper gives no beta for the CGAN; 0.5 is the authors' code), batch 20, 6,000 steps (1000 epochs of
+120 videos). 482,040,204 parameters (measured): G 222,112,203, D 259,928,001.
+``small`` — the same design, narrow (G 649,772 + D 343,513 parameters), 16 frames of 32 x 32, batch 8,
+500 steps; G predicts a gated residual on the linear interpolation (``output="residual"``, see ``cvae``),
+so its first and last frames equal the inputs exactly and an untrained G is the cross-fade; the keyframes
+enter G at several scales (``inject_layers``); clips are flipped / reversed (``augment``). Measured on
+the shared 2-core CPU (load 4-6): 2.4 CPU-seconds and 3.2 s of wall time per step at batch 8 (4 D + 1 G
+updates).
+
+Where the paper, the authors' code and this plugin differ (FACTS.md)
+--------------------------------------------------------------------
+* Keyframe term: equation (2) says squared L2; the authors' code used L1 (same lambda 0.02). ``paper``
+  follows the text; ``--set keyframe_loss=l1`` reproduces the code.
+* The 4 D steps: the authors' code reused one batch of real videos for all 4 (fresh z each time). That is
+  also what one ``train_step(ctx, video)`` call has, so ``paper`` does the same (``d_batches="reuse"``);
+  ``d_batches="split"`` gives each D step its own quarter of the batch instead.
+* Section 6 says G's image encoder lost "the last 2D convolution layer" and some channels "for simplicity",
+  without saying which; the authors' code kept all 4 Conv2D layers. ``paper`` keeps Table 1's encoder.
+* D uses leaky ReLU like the authors' code; Table 1 names no activation and no normalisation (the code
+  used batch norm: ``norm="batch"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import vidsynth
+from vidsynth.model import ModelConfig, ModelPlugin, Task
+from vidsynth_plugins.cvae import (
+    PAPER,
+    KeyframeNetConfig,
+    augment_clips,
+    build_generator,
+    build_image_encoder,
+    check_keyframe_config,
+    keyframe_condition,
+)
+
+
+@dataclass
+class CGANConfig(KeyframeNetConfig):
+    """Every knob of the CGAN; the defaults are the ``paper`` preset."""
+
+    steps: int = 6_000
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    act: Literal["relu", "leaky"] = "leaky"
+    lambda_keyframes: float = 0.02  # lambda of eq. (2)
+    keyframe_loss: Literal["l2", "l1"] = "l2"  # eq. (2): l2; the authors' code: l1
+    keyframe_reduction: Literal["sum", "mean"] = "sum"  # over pixels (eq. (2) and the code: sum)
+    real_label: float = 0.9  # one-sided label smoothing
+    d_steps: int = 4  # D updates per G update
+    d_batches: Literal["reuse", "split"] = "reuse"
+
+
+SMALL: dict[str, Any] = {
+    "frames": 16,
+    "size": 32,
+    "batch_size": 8,
+    "steps": 500,
+    "z_dim": 32,
+    "code_dim": 64,
+    "image_widths": (8, 16, 32, 32),
+    "image_hidden": 128,
+    "video_widths": (8, 16, 32, 32),
+    "video_hidden": 128,
+    "gen_widths": (32, 32, 24, 16, 8),
+    "time_strides": (1, 2, 1, 1, 2),
+    "inject_layers": (1, 2, 3, 4),
+    "output": "residual",
+    "augment": True,
+}
+
+
+class CGAN(ModelPlugin):
+    name = "cgan"
+    task = Task.KEYFRAMES
+    Config = CGANConfig
+    presets = {"paper": {}, "small": SMALL}
+    default_preset = "small"
+    description = "Conditional GAN in-betweening: first + last frame -> video (3D convs, seed 001)"
+    paper = PAPER.replace("sections 5 and 7", "sections 6 and 7")
+    ema_modules = ("generator",)
+
+    def check_config(self, config: ModelConfig) -> None:
+        super().check_config(config)
+        from vidsynth.errors import ConfigError
+
+        c: CGANConfig = config  # type: ignore[assignment]
+        check_keyframe_config(c)
+        if c.d_steps < 1:
+            raise ConfigError(f"d_steps must be >= 1, got {c.d_steps}")
+        if c.d_batches == "split" and c.batch_size % c.d_steps:
+            raise ConfigError(f"d_batches=split needs batch_size ({c.batch_size}) divisible by d_steps ({c.d_steps})")
+        if not 0.0 < c.real_label <= 1.0:
+            raise ConfigError(f"real_label must be in (0, 1], got {c.real_label}")
+
+    def build(self, config: ModelConfig) -> dict[str, Any]:
+        from vidsynth.nn.encoders import VideoEncoder
+        from vidsynth_plugins.cvae.networks import KeyframeGenerator
+
+        c: CGANConfig = config  # type: ignore[assignment]
+        discriminator = VideoEncoder(
+            c.channels, c.frames, c.size, c.video_widths, extra_dim=0, hidden=c.video_hidden, out_dim=1,
+            act="leaky", norm=c.norm,
+        )
+        return {"generator": KeyframeGenerator(build_image_encoder(c), build_generator(c)), "discriminator": discriminator}
+
+    def train_step(self, ctx: Any, video: Any) -> dict[str, float]:
+        import torch
+
+        from vidsynth.nn.losses import nonsaturating_discriminator_loss, nonsaturating_generator_loss
+        from vidsynth.tensors import to_unit
+
+        c: CGANConfig = ctx.config
+        G, D = ctx.modules["generator"], ctx.modules["discriminator"]
+        x = to_unit(video)
+        if c.augment:
+            x = augment_clips(x)
+        b = x.shape[0]
+        reals = x.chunk(c.d_steps) if c.d_batches == "split" else [x] * c.d_steps
+        d_losses = []
+        for real in reals:
+            z = torch.randn(real.shape[0], c.z_dim, device=x.device)
+            with torch.no_grad(), ctx.autocast():
+                fake = G(z, real[:, :, [0, -1]])
+            with ctx.autocast():
+                d_loss = nonsaturating_discriminator_loss(D(real).float(), D(fake).float(), c.real_label)
+            ctx.optimize("discriminator", d_loss)
+            d_losses.append(float(d_loss.detach()))
+        z = torch.randn(b, c.z_dim, device=x.device)
+        # G's step back-propagates through D but must not compute D's weight grads; the bare D (not its
+        # DDP wrapper) is used so that this forward pass does not wait for a gradient all-reduce.
+        bare_d = ctx.unwrap("discriminator")
+        bare_d.requires_grad_(False)
+        try:
+            with ctx.autocast():
+                fake = G(z, x[:, :, [0, -1]])
+                adv = nonsaturating_generator_loss(bare_d(fake).float())
+            key = keyframe_term(x, fake.float(), c.keyframe_loss, c.keyframe_reduction)
+            ctx.optimize("generator", adv + c.lambda_keyframes * key)
+        finally:
+            bare_d.requires_grad_(True)
+        return {"d_loss": sum(d_losses) / len(d_losses), "g_adv": float(adv.detach()), "keyframes": float(key.detach())}
+
+    def sample(
+        self,
+        modules: dict[str, Any],
+        config: ModelConfig,
+        condition: Any,
+        n: int,
+        generator: Any,
+        frames: int | None = None,
+        mean: bool = False,
+        **options: Any,
+    ) -> Any:
+        import torch
+
+        from vidsynth.tensors import from_unit, to_unit
+
+        c: CGANConfig = config  # type: ignore[assignment]
+        keys = keyframe_condition(condition, c, n, self.name, frames)
+        if mean:
+            z = torch.zeros(n, c.z_dim, device=keys.device)
+        else:
+            z = torch.randn(n, c.z_dim, device=keys.device, generator=generator)
+        video = modules["generator"](z, to_unit(keys))
+        return from_unit(video.float().clamp(0.0, 1.0))
+
+
+def keyframe_term(video: Any, fake: Any, kind: str, reduction: str) -> Any:
+    """``||x_i - G_i||^p + ||x_f - G_f||^p`` per clip (p = 2 for ``l2``, 1 for ``l1``), summed or averaged
+    over pixels, then averaged over the batch. Inputs ``[B, C, T, H, W]`` in [0, 1]."""
+    diff = (video[:, :, [0, -1]] - fake[:, :, [0, -1]]).flatten(1)
+    per_pixel = diff.pow(2) if kind == "l2" else diff.abs()
+    per_clip = per_pixel.sum(1) if reduction == "sum" else per_pixel.mean(1) * 2  # mean: per frame, both frames
+    return per_clip.mean()
+
+
+@vidsynth.hookimpl
+def register_models(register: Any) -> None:
+    register(CGAN())

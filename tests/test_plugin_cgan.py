@@ -1,0 +1,147 @@
+"""The ``cgan`` plugin (seed 001, sections 6-7): shapes, loss (2), the D:G schedule, sampling, keyframes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from vidsynth.errors import ConfigError, VidsynthError
+from vidsynth.metrics.pixel import psnr_per_frame
+from vidsynth.runtime import Runtime
+from vidsynth.tensors import to_unit
+from vidsynth.trainer import TrainContext
+from vidsynth_plugins.cgan import CGAN, keyframe_term
+
+PLUGIN = CGAN()
+TINY = {"frames": 8, "size": 16, "batch_size": 4}
+
+
+def context(config, seed=0):
+    torch.manual_seed(seed)
+    modules = PLUGIN.build(config)
+    runtime = Runtime(device="cpu", precision="fp32", seed=seed)
+    return TrainContext(modules, modules, PLUGIN.optimizers(modules, config), config, runtime)
+
+
+def clips(config, n=4, seed=0):
+    """A bright square moving right over a dark background, in [-1, 1]."""
+    g = torch.Generator().manual_seed(seed)
+    video = torch.full((n, config.channels, config.frames, config.size, config.size), -0.8)
+    for i in range(n):
+        start = int(torch.randint(0, config.size // 2, (1,), generator=g))
+        for t in range(config.frames):
+            x = start + t * (config.size // 2) // config.frames
+            video[i, :, t, 4:9, x : x + 5] = 0.9
+    return video
+
+
+def test_paper_preset_follows_sections_6_and_7_on_the_meta_device():
+    config = PLUGIN.make_config("paper")
+    assert (config.lambda_keyframes, config.real_label, config.d_steps, config.lr) == (0.02, 0.9, 4, 2e-4)
+    assert (config.keyframe_loss, config.d_batches, config.act) == ("l2", "reuse", "leaky")
+    with torch.device("meta"):
+        modules = PLUGIN.build(config)
+        video = modules["generator"](torch.empty(2, 600), torch.empty(2, 3, 2, 64, 64))
+        logit = modules["discriminator"](video)
+    assert video.shape == (2, 3, 30, 64, 64)
+    assert logit.shape == (2, 1)
+    counts = {name: sum(p.numel() for p in m.parameters()) for name, m in modules.items()}
+    assert counts == {"generator": 222_112_203, "discriminator": 259_928_001}
+    # D is the CVAE's video encoder without the image codes: Linear(512 x 30 x 4 x 4 -> 1024) -> 1 logit
+    fc = modules["discriminator"].fc
+    assert (fc[0].in_features, fc[0].out_features, fc[2].out_features) == (512 * 30 * 16, 1024, 1)
+    assert isinstance(modules["generator"].generator.act, torch.nn.LeakyReLU)
+
+
+def test_keyframe_term_is_l2_or_l1_summed_over_pixels():
+    video = torch.zeros(2, 3, 4, 5, 5)
+    fake = torch.full_like(video, 0.5)
+    fake[:, :, 1:3] = 7.0  # inner frames do not count
+    n = 3 * 5 * 5
+    assert keyframe_term(video, fake, "l2", "sum").item() == pytest.approx(2 * n * 0.25)
+    assert keyframe_term(video, fake, "l1", "sum").item() == pytest.approx(2 * n * 0.5)
+    assert keyframe_term(video, fake, "l2", "mean").item() == pytest.approx(2 * 0.25)
+
+
+def test_one_step_updates_d_four_times_and_g_once():
+    config = PLUGIN.make_config("small", TINY)
+    ctx = context(config)
+    losses = PLUGIN.train_step(ctx, clips(config))
+    assert all(math.isfinite(v) for v in losses.values())
+    d_state = ctx.optimizers["discriminator"].state
+    g_state = ctx.optimizers["generator"].state
+    assert {int(s["step"]) for s in d_state.values()} == {4}
+    assert {int(s["step"]) for s in g_state.values()} == {1}
+
+
+def test_split_mode_gives_each_d_step_its_own_quarter_of_the_batch():
+    config = PLUGIN.make_config("small", {**TINY, "d_batches": "split"})
+    seen = []
+    ctx = context(config)
+    D = ctx.modules["discriminator"]
+    D.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[0]))
+    PLUGIN.train_step(ctx, clips(config))
+    assert seen[:8] == [1] * 8  # 4 D steps x (real, fake), one clip each
+    with pytest.raises(ConfigError, match="divisible by d_steps"):
+        PLUGIN.make_config("small", {**TINY, "batch_size": 6, "d_batches": "split"})
+
+
+def test_small_training_moves_both_networks_and_keeps_losses_finite():
+    config = PLUGIN.make_config("small", TINY)
+    ctx = context(config)
+    before = {n: [p.detach().clone() for p in m.parameters()] for n, m in ctx.modules.items()}
+    video = clips(config)
+    d_losses = []
+    for step in range(4):
+        ctx.step = step
+        losses = PLUGIN.train_step(ctx, video)
+        assert all(math.isfinite(v) for v in losses.values())
+        d_losses.append(losses["d_loss"])
+    for name, module in ctx.modules.items():
+        assert any(not torch.equal(a, b) for a, b in zip(before[name], module.parameters())), name
+    assert d_losses[-1] < d_losses[0]  # D learns to tell the fixed real batch from G's videos
+
+
+def test_paper_design_g_pulls_its_keyframes_towards_the_inputs():
+    """Without the residual trick, the lambda term of eq. (2) is what holds G's end frames to the inputs."""
+    config = PLUGIN.make_config("paper", {"size": 16, "frames": 6, "time_strides": (1, 3, 1, 1, 2), "batch_size": 2,
+                                          "z_dim": 8, "code_dim": 8, "gen_widths": (16, 16, 8, 8, 8),
+                                          "video_widths": (8, 8, 8, 8), "video_hidden": 16, "image_widths": (4, 4, 8, 8),
+                                          "image_hidden": 16, "lambda_keyframes": 1.0, "lr": 2e-3})
+    ctx = context(config)
+    video = clips(config, n=2)
+    terms = []
+    for step in range(8):
+        ctx.step = step
+        terms.append(PLUGIN.train_step(ctx, video)["keyframes"])
+    assert terms[-1] < terms[0]
+
+
+def test_sample_keyframes_match_the_inputs_and_seeds_reproduce():
+    config = PLUGIN.make_config("small", TINY)
+    torch.manual_seed(0)
+    modules = PLUGIN.build(config)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in modules["generator"].parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=g))
+    condition = clips(config, n=1)[:, :, [0, -1]]
+
+    def draw(seed, **kw):
+        return PLUGIN.sample(modules, config, condition, 2, torch.Generator().manual_seed(seed), **kw)
+
+    out = draw(0)
+    assert out.shape == (2, 3, 8, 16, 16) and out.min() >= -1 and out.max() <= 1
+    assert torch.equal(out, draw(0)) and not torch.equal(out, draw(1))
+    assert torch.equal(draw(0, mean=True), draw(1, mean=True))
+    truth = to_unit(condition.expand(2, -1, -1, -1, -1))
+    ends = to_unit(out[:, :, [0, -1]])
+    assert psnr_per_frame(ends, truth).min() >= 28.0
+
+
+def test_sample_rejects_a_condition_of_the_wrong_size():
+    config = PLUGIN.make_config("small", TINY)
+    with pytest.raises(VidsynthError, match="16x16"):
+        PLUGIN.sample(PLUGIN.build(config), config, torch.zeros(1, 3, 2, 8, 8), 1, torch.Generator())
