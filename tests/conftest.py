@@ -11,3 +11,7 @@ def _isolated_environment(tmp_path_factory):
     os.environ["MPLBACKEND"] = "Agg"
     os.environ.pop("VIDSYNTH_DEBUG", None)
     yield
+
+
+# The same OpenMP setting the CLI uses (vidsynth/cli/__init__.py): tests run beside other work on 2 cores.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -73,6 +73,9 @@ def error(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``vidsynth`` script and ``python -m vidsynth``."""
+    # OpenMP's default busy-waiting makes 2-thread training 2-15x slower whenever anything else runs on the
+    # CPU (measured: docs/training.md). It must be set before torch loads libgomp; an explicit value wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from typer._click import exceptions as click_exc  # Typer vendors Click
 
     if "--debug" in (argv if argv is not None else sys.argv[1:]):
