@@ -52,44 +52,10 @@ _STEP_DIR = re.compile(r"^step_(\d+)$")
 _PAUSE_ENV = "VIDSYNTH_TEST_CHECKPOINT_PAUSE"
 
 
-# -- atomic files --------------------------------------------------------------------------------
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # e.g. Windows cannot open directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so a reader sees the old file or the whole new one, never a partial one."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write_json(path: str | Path, data: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=False) + "\n").encode())
+# -- atomic files: vidsynth.atomic (re-exported here for the trainer and plotting) ----------------
+from vidsynth.atomic import atomic_write_bytes, atomic_write_json  # noqa: E402,F401
+from vidsynth.atomic import fsync_dir as _fsync_dir  # noqa: E402
+from vidsynth.atomic import fsync_file as _fsync_file  # noqa: E402
 
 
 def _sha256(path: Path) -> str:

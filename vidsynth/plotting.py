@@ -10,7 +10,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from vidsynth.checkpoint import atomic_write_bytes
+from vidsynth.atomic import atomic_write_bytes
 
 
 def plot_losses(records: list[dict[str, Any]], path: str | Path, title: str = "") -> None:

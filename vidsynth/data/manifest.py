@@ -21,7 +21,7 @@ from typing import Any
 
 from vidsynth import __version__
 from vidsynth.errors import VidsynthError
-from vidsynth.io.atomic import write_text_atomic
+from vidsynth.atomic import write_text_atomic
 
 MANIFEST = "manifest.json"
 FORMAT = "vidsynth-clip-cache"

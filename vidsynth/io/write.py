@@ -1,6 +1,6 @@
 """Writing videos: mp4 (H.264), webm (VP9), looping GIF, or a folder of PNG frames, chosen by the path.
 
-Every write is atomic (see ``vidsynth.io.atomic``): the output path is replaced only by a complete file,
+Every write is atomic (see ``vidsynth.atomic``): the output path is replaced only by a complete file,
 and a failed write leaves the previous file (if any) as it was and nothing half-written.
 
 Format notes, each a lesson from the libraries underneath:
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from vidsynth.errors import VidsynthError
-from vidsynth.io.atomic import atomic_dir, atomic_file
+from vidsynth.atomic import atomic_dir, atomic_file
 from vidsynth.io.video import FOLDER_META, _reason
 
 FORMATS = {".mp4": "mp4", ".gif": "gif", ".webm": "webm"}

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from vidsynth.io.atomic import atomic_file, write_text_atomic
+from vidsynth.atomic import atomic_file, write_text_atomic
 from vidsynth.metrics.files import CURVES_FILE, REPORT_FILE, VIDEO_FILE
 
 

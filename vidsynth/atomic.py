@@ -1,5 +1,6 @@
 """Atomic writes: the final name only ever holds a complete file (or folder).
 
+One module for the whole project: media files, manifests, reports, run configs and checkpoints.
 Everything vidsynth writes goes to a temporary name in the same folder (same file system, so the
 rename is atomic), is flushed to disk with ``fsync``, and only then renamed over the final name.
 A crash or an exception leaves the previous file untouched and no half-written file behind.
@@ -8,11 +9,12 @@ A crash or an exception leaves the previous file untouched and no half-written f
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 
 def fsync_dir(folder: Path) -> None:
@@ -90,3 +92,18 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write a small text file (a manifest, a JSON sidecar) atomically."""
     with atomic_file(path) as temp:
         temp.write_text(text, encoding="utf-8")
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` so that a reader sees the old file or the whole new one, never a partial one."""
+    with atomic_file(path) as temp:
+        temp.write_bytes(data)
+
+
+def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=False) + "\n").encode())
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a written file to disk (before a rename or a marker that declares it complete)."""
+    _fsync_file(Path(path))
