@@ -1,0 +1,79 @@
+"""The wgan3d generator (noise, and for ``wgan3d-cond`` one frame, -> video) and critic, built from the
+shared 3D-conv stacks in ``vidsynth.nn.video_gan``."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from vidsynth.nn.video_gan import FrameEncoder2D, LatentProjection, VideoCritic3D, VideoGenerator3D, with_condition
+
+
+def condition_index(frames: int, condition: str) -> int:
+    """Where the conditioning frame sits in the clip: 0 for ``first``, ``frames // 2`` for ``middle``."""
+    return 0 if condition == "first" else frames // 2
+
+
+def paste_frame(video: Tensor, frame: Tensor, index: int) -> Tensor:
+    """``video`` with frame ``index`` replaced by ``frame`` ``[B, C, 1, H, W]`` (out of place, differentiable)."""
+    return torch.cat([video[:, :, :index], frame, video[:, :, index + 1 :]], dim=2)
+
+
+class Generator(nn.Module):
+    """``z [B, z_dim]`` (+ ``frame [B, C, 1, H, W]`` when conditional) -> video ``[B, C, T, H, W]`` in [-1, 1].
+
+    Unconditional: ``LatentProjection`` (the first of the paper's five layers) -> ``VideoGenerator3D``.
+    Conditional: a ``FrameEncoder2D`` turns the frame into a second latent of the same size, concatenated
+    with the noise latent along channels; with ``skips`` its feature maps also feed the up-layers of the
+    matching resolution. The conditioning frame is pasted into the output at ``index`` (``paste=True``), so
+    the given frame is always exact; ``paste=False`` returns the raw output for the L2 term.
+    """
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        c = config
+        self.conditional = c.conditional
+        self.index = condition_index(c.frames, c.condition)
+        self.project = LatentProjection(c.z_dim, c.latent_channels, c.latent_frames, c.latent_size, c.g_norm)
+        latent_in = c.latent_channels
+        skip_channels = None
+        if c.conditional:
+            self.encoder = FrameEncoder2D(
+                c.channels, c.encoder_widths, c.latent_channels, c.latent_frames, norm=c.g_norm
+            )
+            latent_in += c.latent_channels
+            if c.skips:
+                # up-layer k reads the encoder map of its input resolution: the encoder's maps reversed
+                skip_channels = [0] + list(reversed(c.encoder_widths))[1:]
+        self.video = VideoGenerator3D(
+            latent_in, c.g_widths, c.channels, c.latent_frames, c.frames, norm=c.g_norm, skip_channels=skip_channels
+        )
+
+    def forward(self, z: Tensor, frame: Tensor | None = None, paste: bool = True) -> Tensor:
+        latent = self.project(z)
+        if not self.conditional:
+            return self.video(latent)
+        if frame is None:
+            raise ValueError("the conditional generator needs a frame [B, C, 1, H, W]")
+        code, features = self.encoder(frame[:, :, 0])
+        skips = [None] + list(reversed(features))[1:]
+        video = self.video(torch.cat([latent, code], dim=1), skips)
+        return paste_frame(video, frame, self.index) if paste else video
+
+
+class Critic(nn.Module):
+    """Video (+ the conditioning frame, concatenated along channels to every frame) -> one score per clip."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        c = config
+        self.conditional = c.conditional
+        cin = 2 * c.channels if c.conditional else c.channels
+        self.net = VideoCritic3D(cin, c.d_widths, c.frames, c.size, norm=c.d_norm)
+
+    def forward(self, video: Tensor, frame: Tensor | None = None) -> Tensor:
+        if self.conditional:
+            if frame is None:
+                raise ValueError("the conditional critic needs the conditioning frame [B, C, 1, H, W]")
+            video = with_condition(video, frame)
+        return self.net(video)

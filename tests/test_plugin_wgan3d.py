@@ -1,0 +1,250 @@
+"""The wgan3d and wgan3d-cond plugins: shapes of every preset, the training schedule, sampling, conditions,
+and the CLI from training to sampled files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import av
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vidsynth.errors import ConfigError, VidsynthError
+from vidsynth.runtime import Runtime
+from vidsynth.trainer import TrainContext
+from vidsynth_plugins.wgan3d import WGAN3D, WGAN3DConditional
+
+# 4 frames of 8x8 gray from a 1x2x2 latent: two up-layers, a one-block critic, a two-conv frame encoder.
+TINY = {
+    "frames": 4, "size": 8, "channels": 1, "batch_size": 4, "z_dim": 8, "latent_channels": 8,
+    "latent_frames": 1, "latent_size": 2, "g_widths": (8,), "d_widths": (8,), "encoder_widths": (4, 8),
+}
+
+
+def context(plugin, config):
+    modules = plugin.build(config)
+    runtime = Runtime(device="cpu", precision="fp32", seed=0)
+    return TrainContext(modules, modules, plugin.optimizers(modules, config), config, runtime)
+
+
+def clips(config, n=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, config.channels, config.frames, config.size, config.size, generator=g) * 2 - 1
+
+
+def sample(plugin, modules, config, condition, n, seed, **kw):
+    for m in modules.values():
+        m.eval()
+    with torch.no_grad():
+        return plugin.sample(modules, config, condition, n, torch.Generator().manual_seed(seed), **kw)
+
+
+# -- shapes of every preset ---------------------------------------------------------------------
+@pytest.mark.parametrize("plugin", [WGAN3D(), WGAN3DConditional()], ids=lambda p: p.name)
+@pytest.mark.parametrize("preset", ["paper", "paper-gp"])
+def test_paper_presets_make_32_frames_of_64x64_rgb_from_a_2x4x4x512_latent(plugin, preset):
+    config = plugin.make_config(preset)
+    with torch.device("meta"):
+        modules = plugin.build(config)
+        G, D = modules["generator"], modules["critic"]
+        z = torch.zeros(2, 100)
+        assert G.project(z).shape == (2, 512, 2, 4, 4)
+        frame = torch.zeros(2, 3, 1, 64, 64) if config.conditional else None
+        video = G(z, frame)
+        assert video.shape == (2, 3, 32, 64, 64)
+        assert D(video, frame).shape == (2,)
+    convs = [m for m in G.video.modules() if isinstance(m, torch.nn.ConvTranspose3d)]
+    assert len(convs) == 4 and all(m.kernel_size == (4, 4, 4) and m.stride == (2, 2, 2) for m in convs)
+    critic_convs = [m for m in D.modules() if isinstance(m, torch.nn.Conv3d)]
+    assert len(critic_convs) == 5 and all(m.kernel_size == (4, 4, 4) and m.stride == (2, 2, 2) for m in critic_convs)
+    if config.conditional:
+        assert critic_convs[0].in_channels == 6  # the middle frame concatenated with the video
+        assert len(list(G.encoder.downs)) + 1 == 5  # the five-layer frame encoder
+
+
+def test_paper_uses_weight_clipping_and_rmsprop_and_paper_gp_uses_adam_without_batch_norm_in_the_critic():
+    plugin = WGAN3D()
+    paper, gp = plugin.make_config("paper"), plugin.make_config("paper-gp")
+    assert (paper.loss, paper.optimizer, paper.d_norm, paper.clip, paper.n_critic) == ("wgan-clip", "rmsprop", "batch", 0.01, 5)
+    assert (gp.loss, gp.optimizer, gp.d_norm, gp.gp_weight, gp.lr, gp.betas) == ("wgan-gp", "adam", "layer", 10.0, 2e-4, (0.5, 0.999))
+    with torch.device("meta"):
+        modules = plugin.build(paper)
+    assert isinstance(plugin.optimizers(modules, paper)["critic"], torch.optim.RMSprop)
+
+
+def test_small_preset_makes_16_frames_of_32x32_gray():
+    plugin = WGAN3D()
+    config = plugin.make_config("small")
+    modules = plugin.build(config)
+    video = modules["generator"](torch.randn(2, config.z_dim))
+    assert video.shape == (2, 1, 16, 32, 32)
+    assert modules["critic"](video).shape == (2,)
+
+
+def test_registering_and_validating_the_plugins_does_not_import_torch():
+    code = (
+        "import sys\n"
+        "from vidsynth.plugins import get_registry\n"
+        "models = get_registry().models\n"
+        "print(all(n in models for n in ('wgan3d', 'wgan3d-cond', 'convlstm')), 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "False"]
+
+
+def test_configs_that_cannot_work_are_refused_with_a_clear_message():
+    plugin = WGAN3D()
+    with pytest.raises(ConfigError, match="gradient penalty is per sample"):
+        plugin.make_config("small", {"d_norm": "batch"})
+    with pytest.raises(ConfigError, match="size 48 does not fit the generator"):
+        plugin.make_config("small", {"size": 48})
+    with pytest.raises(ConfigError, match="frames 12 must be latent_frames"):
+        plugin.make_config("small", {"frames": 12})
+    with pytest.raises(ConfigError, match="use `wgan3d-cond`"):
+        plugin.make_config("small", {"conditional": True})
+    with pytest.raises(ConfigError, match="always conditional"):
+        WGAN3DConditional().make_config("small", {"conditional": False})
+
+
+# -- training ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("plugin", [WGAN3D(), WGAN3DConditional()], ids=lambda p: p.name)
+def test_training_steps_change_the_weights_and_keep_losses_finite(plugin):
+    torch.manual_seed(0)
+    config = plugin.make_config("small", {**TINY, "n_critic": 2})
+    ctx = context(plugin, config)
+    before = {n: [p.detach().clone() for p in m.parameters()] for n, m in ctx.modules.items()}
+    video = clips(config)
+    for step in range(4):
+        ctx.step = step
+        losses = plugin.train_step(ctx, video)
+        assert all(np.isfinite(v) for v in losses.values())
+    assert {"wasserstein", "gp", "critic", "generator"} <= set(losses)
+    if plugin.task.value == "first-frame":
+        assert "l2" in losses
+    for name, module in ctx.modules.items():
+        assert all(not torch.equal(a, p) for a, p in zip(before[name], module.parameters())), name
+
+
+def test_generator_is_updated_only_on_every_n_critic_th_step():
+    torch.manual_seed(0)
+    plugin = WGAN3D()
+    config = plugin.make_config("small", {**TINY, "n_critic": 3})
+    ctx = context(plugin, config)
+    weights = lambda: [p.detach().clone() for p in ctx.modules["generator"].parameters()]  # noqa: E731
+    start = weights()
+    for step in range(2):
+        ctx.step = step
+        assert "generator" not in plugin.train_step(ctx, clips(config))
+    assert all(torch.equal(a, b) for a, b in zip(start, weights()))
+    ctx.step = 2
+    assert "generator" in plugin.train_step(ctx, clips(config))
+    assert any(not torch.equal(a, b) for a, b in zip(start, weights()))
+
+
+def test_weight_clipping_keeps_every_critic_weight_inside_the_bound():
+    torch.manual_seed(0)
+    plugin = WGAN3D()
+    config = plugin.make_config("paper", {**TINY, "g_norm": "batch", "clip": 0.005, "n_critic": 1})
+    ctx = context(plugin, config)
+    plugin.train_step(ctx, clips(config))
+    assert max(p.abs().max().item() for p in ctx.modules["critic"].parameters()) <= 0.005
+    assert isinstance(ctx.optimizers["generator"], torch.optim.RMSprop)
+
+
+# -- sampling ---------------------------------------------------------------------------------
+def test_samples_have_the_configs_shape_stay_in_range_and_repeat_with_the_seed():
+    torch.manual_seed(0)
+    plugin = WGAN3D()
+    config = plugin.make_config("small", TINY)
+    modules = plugin.build(config)
+    a = sample(plugin, modules, config, None, 3, seed=5)
+    assert a.shape == (3, 1, 4, 8, 8) and a.min() >= -1 and a.max() <= 1
+    assert torch.equal(a, sample(plugin, modules, config, None, 3, seed=5))
+    assert not torch.equal(a, sample(plugin, modules, config, None, 3, seed=6))
+    assert torch.equal(*sample(plugin, modules, config, None, 2, seed=1, mean=True))  # z = 0 for both
+    with pytest.raises(VidsynthError, match="generates exactly 4 frames"):
+        sample(plugin, modules, config, None, 1, seed=0, frames=8)
+
+
+@pytest.mark.parametrize("where, index", [("first", 0), ("middle", 2)])
+def test_conditional_samples_contain_the_given_frame_where_the_config_puts_it(where, index):
+    torch.manual_seed(0)
+    plugin = WGAN3DConditional()
+    config = plugin.make_config("small", {**TINY, "condition": where})
+    modules = plugin.build(config)
+    real = clips(config, n=2)
+    condition = plugin.condition_from(real, config)
+    assert torch.equal(condition, real[:, :, index : index + 1])
+    video = sample(plugin, modules, config, condition, 2, seed=0)
+    assert torch.equal(video[:, :, index], condition[:, :, 0])
+    assert not torch.equal(video[:, :, index - 1], condition[:, :, 0])
+    with pytest.raises(VidsynthError, match="needs one conditioning frame per video"):
+        sample(plugin, modules, config, None, 2, seed=0)
+
+
+# -- the command line -------------------------------------------------------------------------
+def train_tiny(plugin, run_dir, steps, **overrides):
+    """Train ``plugin`` at the TINY size on builtin:bouncing-balls, in-process (what `vidsynth train` runs)."""
+    from vidsynth.data import open_clips
+    from vidsynth.trainer import TrainOptions, train
+
+    config = plugin.make_config("small", {**TINY, **overrides, "steps": steps})
+    data = open_clips("builtin:bouncing-balls", frames=4, size=8, channels=1, split="train", progress=False)
+    with Runtime(device="cpu", seed=0) as rt:
+        train(plugin, config, data, runtime=rt, run_dir=run_dir, preset="small",
+              options=TrainOptions(preview_every=0, log_every=1, quiet=True))
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("wgan3d-runs")
+    train_tiny(WGAN3D(), root / "uncond", steps=3)
+    train_tiny(WGAN3DConditional(), root / "cond", steps=2, condition="first")
+    return root
+
+
+def vidsynth(args, cwd):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "vidsynth", *args], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+def frames_of(path):
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def test_cli_samples_numbered_files_pyav_reads_back(runs, tmp_path):
+    out = vidsynth(["sample", "wgan3d", "--checkpoint", str(runs / "uncond"), "-n", "3", "-o", "samples/"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    files = sorted((tmp_path / "samples").iterdir())
+    assert [f.name for f in files] == ["sample_000.mp4", "sample_001.mp4", "sample_002.mp4"]
+    assert all(len(frames_of(f)) == 4 and frames_of(f)[0].shape == (8, 8, 3) for f in files)
+
+
+def test_cli_conditional_model_starts_from_the_input_image(runs, tmp_path):
+    image = np.zeros((8, 8), np.uint8)
+    image[2:5, 3:6] = 255
+    Image.fromarray(image).save(tmp_path / "ball.png")
+    out = vidsynth(["sample", "wgan3d-cond", "--checkpoint", str(runs / "cond"), "--in", "ball.png", "-o", "clip.gif"],
+                   tmp_path)
+    assert out.returncode == 0, out.stderr
+    decoded = frames_of(tmp_path / "clip.gif")
+    assert len(decoded) == 4
+    assert np.abs(decoded[0][..., 0].astype(int) - image).max() <= 8  # the given frame comes first (GIF palette)
+    refused = vidsynth(["sample", "wgan3d-cond", "--checkpoint", str(runs / "cond"), "-o", "none.gif"], tmp_path)
+    assert refused.returncode == 1 and "needs exactly 1 input image" in refused.stderr
+
+
+def test_cli_eval_compares_the_model_with_real_and_shuffled_clips(runs, tmp_path):
+    out = vidsynth(["eval", "wgan3d", "builtin:bouncing-balls", "--checkpoint", str(runs / "uncond"), "-n", "8",
+                    "--videos", "0", "--json", "-o", "report"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    text = json.dumps(report)
+    assert report["plugin"] == "wgan3d" and "ball-count" in text and "shuffled" in text

@@ -1,0 +1,88 @@
+"""GAN losses shared by the plugins: Wasserstein (with gradient penalty or weight clipping), the
+non-saturating loss with one-sided label smoothing, and the hinge loss.
+
+Conventions: a critic/discriminator returns one raw score per sample, shape ``[B]`` or ``[B, 1]``; every
+loss here returns a scalar that the caller *minimises* (the critic's loss too), so a plugin writes
+``ctx.optimize("critic", wasserstein_critic_loss(real, fake) + gp_weight * gradient_penalty(...))``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+# -- Wasserstein GAN (Arjovsky et al. 2017; Gulrajani et al. 2017) --------------------------------------
+def wasserstein_critic_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """``E[D(fake)] - E[D(real)]``: minimising it makes the critic estimate the Wasserstein-1 distance."""
+    return fake_scores.mean() - real_scores.mean()
+
+
+def wasserstein_generator_loss(fake_scores: Tensor) -> Tensor:
+    """``-E[D(fake)]``: the generator raises the critic's score of its samples."""
+    return -fake_scores.mean()
+
+
+def interpolate(real: Tensor, fake: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Points on straight lines between real and fake samples, one uniform ``alpha`` per sample (WGAN-GP)."""
+    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    alpha = torch.rand(shape, device=real.device, dtype=real.dtype, generator=generator)
+    return real + alpha * (fake - real)
+
+
+def gradient_penalty(
+    critic: Callable[[Tensor], Tensor],
+    points: Tensor,
+    target: float = 1.0,
+) -> Tensor:
+    """``mean_i (||grad_x D(x_i)|| - target)^2`` at ``points`` (WGAN-GP's two-sided penalty).
+
+    The norm is taken **per sample over every non-batch dimension** (channels, time, height, width):
+    a port of improved-video-gan (FACTS.md) takes it over one axis only, which penalises something else.
+    ``create_graph=True`` so the penalty itself can be back-propagated into the critic's weights.
+    Pass ``points = interpolate(real, fake)`` for the standard penalty (``fake`` detached).
+    """
+    points = points.detach().requires_grad_(True)
+    scores = critic(points)
+    (grad,) = torch.autograd.grad(scores.sum(), points, create_graph=True)
+    norms = grad.flatten(1).norm(2, dim=1)
+    return ((norms - target) ** 2).mean()
+
+
+def drift_penalty(real_scores: Tensor) -> Tensor:
+    """``E[D(real)^2]``: keeps the critic's scores near zero (Karras et al. 2018 use it at weight 1e-3)."""
+    return real_scores.float().pow(2).mean()
+
+
+@torch.no_grad()
+def clip_weights_(module: nn.Module, clip: float) -> None:
+    """Clamp every parameter of ``module`` to ``[-clip, clip]`` in place (the original WGAN's Lipschitz bound)."""
+    for p in module.parameters():
+        p.clamp_(-clip, clip)
+
+
+# -- Non-saturating GAN (Goodfellow et al. 2014) with one-sided label smoothing (Salimans et al. 2016) --
+def nonsaturating_discriminator_loss(real_logits: Tensor, fake_logits: Tensor, real_label: float = 1.0) -> Tensor:
+    """Binary cross-entropy with target ``real_label`` for real (0.9 = one-sided smoothing) and 0 for fake."""
+    real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, real_label))
+    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    return real + fake
+
+
+def nonsaturating_generator_loss(fake_logits: Tensor) -> Tensor:
+    """``-log sigmoid(D(fake))``: the generator loss with strong gradients early in training."""
+    return F.softplus(-fake_logits).mean()
+
+
+# -- Hinge loss (Lim & Ye 2017; used by SAGAN, BigGAN) ------------------------------------------------
+def hinge_discriminator_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """``E[relu(1 - D(real))] + E[relu(1 + D(fake))]``."""
+    return F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
+
+
+def hinge_generator_loss(fake_scores: Tensor) -> Tensor:
+    """``-E[D(fake)]``, the same as the Wasserstein generator loss."""
+    return -fake_scores.mean()
