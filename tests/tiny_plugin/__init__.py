@@ -63,12 +63,9 @@ __all__ = ["HERE", "TEST_PLUGINS", "TinyClips", "install_tiny_plugin", "run_vids
 
 def install_tiny_plugin(folder: str | os.PathLike) -> Path:
     """Write ``vidsynth_tiny-0.1.dist-info`` into ``folder`` (created); return the folder."""
-    folder = Path(folder)
-    info = folder / f"{DIST_NAME}-{DIST_VERSION}.dist-info"
-    info.mkdir(parents=True, exist_ok=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {DIST_NAME}\nVersion: {DIST_VERSION}\n")
-    (info / "entry_points.txt").write_text("[vidsynth]\ntiny = vidsynth_tiny\n")
-    return folder
+    from fake_dist import make_distribution  # the module itself stays here, next to this file
+
+    return make_distribution(Path(folder), DIST_NAME, {}, {"tiny": "vidsynth_tiny"}, version=DIST_VERSION)
 
 
 def tiny_plugin_env(tmp_path: str | os.PathLike, base: dict[str, str] | None = None,
