@@ -82,6 +82,13 @@ class _ProjectedCritics(nn.Module):
     head: nn.Module
     use_minibatch_std: bool
 
+    def _start(self, count: int, widths: Sequence[int], minibatch_std: bool, shape: tuple[int, ...], seed: int) -> None:
+        """Check the sizes and register the K fixed, never-trained projections (saved in checkpoints)."""
+        if count < 1 or not widths:
+            raise ValueError("need at least one discriminator and one conv layer")
+        self.count, self.use_minibatch_std = count, minibatch_std
+        self.register_buffer("projection", random_projections(count, shape, seed))
+
     def _finish(self, memory_format: torch.memory_format) -> None:
         _init_dcgan(self)
         self.memory_format = memory_format
@@ -114,10 +121,7 @@ class ProjectedFrameCritics(_ProjectedCritics):
         minibatch_std: bool = False,
     ):
         super().__init__()
-        if count < 1 or not widths:
-            raise ValueError("need at least one discriminator and one conv layer")
-        self.count, self.use_minibatch_std = count, minibatch_std
-        self.register_buffer("projection", random_projections(count, (channels, 8, 8), seed))
+        self._start(count, widths, minibatch_std, (channels, 8, 8), seed)
         side = _out(size, 8, 2, 3)
         if side < 1:
             raise ValueError(f"frames of {size}x{size} are too small for the 8x8 projection")
@@ -157,10 +161,7 @@ class ProjectedVideoCritics(_ProjectedCritics):
         minibatch_std: bool = False,
     ):
         super().__init__()
-        if count < 1 or not widths:
-            raise ValueError("need at least one discriminator and one conv layer")
-        self.count, self.use_minibatch_std = count, minibatch_std
-        self.register_buffer("projection", random_projections(count, (channels, 1, 8, 8), seed))
+        self._start(count, widths, minibatch_std, (channels, 1, 8, 8), seed)
         t, side = frames, _out(size, 8, 3, 2)
         if side < 1:
             raise ValueError(f"frames of {size}x{size} are too small for the 8x8 projection")
