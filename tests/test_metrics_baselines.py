@@ -57,7 +57,7 @@ def test_shuffled_frames_are_a_permutation_that_is_not_the_identity():
 
 def test_baselines_of_each_task():
     assert [b.name for b in baselines.baselines_for("keyframes", flow=False)] == ["linear"]
-    assert [b.name for b in baselines.baselines_for("first-frame")] == ["copy-last"]
+    assert [b.name for b in baselines.baselines_for("first-frame")] == ["copy-given"]
     assert [b.name for b in baselines.baselines_for("next-frame")] == ["copy-last"]
     assert baselines.baselines_for("unconditional") == []
 

@@ -61,7 +61,7 @@ def test_a_model_that_is_the_cross_fade_ties_with_it_exactly():
 
 def test_keyframe_models_are_scored_on_the_in_between_frames_only():
     report, _ = run(oracle(CLIPS))
-    assert report["plan"] == {"task": "keyframes", "frames": 6, "given_frames": [0, 5], "scored_frames": [1, 4]}
+    assert report["plan"] == {"task": "keyframes", "frames": 6, "given_frames": [0, 5], "scored_frames": [1, 2, 3, 4]}
     curve = report["curves"]["psnr"]["linear"]
     assert len(curve) == 6 and curve[0] == curve[-1] == 100.0  # the cross-fade's ends are the keyframes
     # the report's PSNR averages frames 1..4 of each clip
@@ -78,7 +78,7 @@ def test_next_frame_models_get_the_context_and_are_scored_per_horizon():
 
     report, videos = run(copy_model, task="next-frame", condition=lambda v: v[:, :, :1], context=2, horizon=3)
     assert seen == {"context": 2, "frames": 5}
-    assert report["plan"]["scored_frames"] == [2, 4]
+    assert report["plan"]["scored_frames"] == [2, 3, 4]
     assert list(report["per_horizon"]["psnr"]) == ["model", "copy-last"]
     assert len(report["per_horizon"]["psnr"]["model"]) == 3
     assert report["per_horizon"]["psnr"]["model"] == report["per_horizon"]["psnr"]["copy-last"]
@@ -90,7 +90,31 @@ def test_plans_refuse_horizons_beyond_the_clip_and_context_for_other_tasks():
         make_plan("next-frame", 6, 1, context=2, horizon=5)
     with pytest.raises(VidsynthError, match="apply to next-frame models"):
         make_plan("keyframes", 6, 2, horizon=2)
-    assert make_plan("first-frame", 6, 1).scored == slice(1, 6)
+    assert make_plan("first-frame", 6, 1).scored == (1, 2, 3, 4, 5)
+    with pytest.raises(VidsynthError, match="one frame inside the clip"):
+        make_plan("first-frame", 6, 1, given=(6,))
+
+
+def test_a_model_conditioned_on_the_middle_frame_is_scored_on_both_sides_by_distance():
+    plan = make_plan("first-frame", 7, 1, given=(3,))
+    assert plan.given == (3,) and plan.scored == (0, 1, 2, 4, 5, 6)
+    assert plan.horizons == {1: [2, 4], 2: [1, 5], 3: [0, 6]}
+
+    def copy_middle(condition, n, seed, frames):
+        return condition.expand(-1, -1, frames, -1, -1)
+
+    clips = TinyClips(6, frames=7, size=16)
+    report, _ = evaluate(copy_middle, clips, task="first-frame", condition_fn=lambda v: v[:, :, 3:4],
+                         given_fn=lambda frames: (frames // 2,), metrics=metrics_for("first-frame"),
+                         options=EvalOptions(batch_size=3, flow=False))
+    assert report["plan"]["given_frames"] == [3]
+    curve = report["curves"]["psnr"]["model"]
+    assert curve[3] == 100.0  # the given frame is exact and not scored
+    per_h = report["per_horizon"]["psnr"]["model"]
+    assert per_h == pytest.approx([np.mean([curve[2], curve[4]]), np.mean([curve[1], curve[5]]),
+                                   np.mean([curve[0], curve[6]])])
+    # the copy baseline holds the given (middle) frame: the model here is that baseline
+    assert report["metrics"]["psnr"]["vs_baselines"]["copy-given"]["mean"] == pytest.approx(0, abs=1e-5)
 
 
 def test_metric_selection_checks_names_and_tasks():

@@ -206,6 +206,7 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("wgan3d-runs")
     train_tiny(WGAN3D(), root / "uncond", steps=3)
     train_tiny(WGAN3DConditional(), root / "cond", steps=2, condition="first")
+    train_tiny(WGAN3DConditional(), root / "cond-middle", steps=1, condition="middle")
     return root
 
 
@@ -248,3 +249,15 @@ def test_cli_eval_compares_the_model_with_real_and_shuffled_clips(runs, tmp_path
     report = json.loads(out.stdout)
     text = json.dumps(report)
     assert report["plugin"] == "wgan3d" and "ball-count" in text and "shuffled" in text
+
+
+def test_cli_eval_of_a_middle_frame_model_scores_both_sides_of_the_given_frame(runs, tmp_path):
+    out = vidsynth(["eval", "wgan3d-cond", "builtin:bouncing-balls", "--checkpoint", str(runs / "cond-middle"),
+                    "-n", "4", "--videos", "0", "--json", "-o", "report"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    frames = report["plan"]["frames"]
+    assert report["plan"]["given_frames"] == [frames // 2]
+    assert report["plan"]["scored_frames"] == [t for t in range(frames) if t != frames // 2]
+    assert report["systems"] == ["model", "copy-given"]
+    assert len(report["per_horizon"]["psnr"]["model"]) == max(frames // 2, frames - 1 - frames // 2)

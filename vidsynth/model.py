@@ -280,6 +280,15 @@ class ModelPlugin:
             return video[:, :, [0, -1]]
         return video[:, :, :1]
 
+    def given_frames(self, config: ModelConfig, frames: int) -> tuple[int, ...] | None:
+        """Where the frames of ``condition_from`` sit in a clip of ``frames`` frames, when not where the
+        task puts them (keyframes: first and last; first-frame: frame 0; next-frame: the first K).
+
+        Eval uses it to score the other frames and to measure each one's horizon (its distance to the
+        nearest given frame); a model conditioned on the middle frame returns ``(frames // 2,)``.
+        """
+        return None
+
     def info(self) -> dict[str, Any]:
         return {
             "name": self.name,

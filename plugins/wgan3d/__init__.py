@@ -221,6 +221,13 @@ class WGAN3D(ModelPlugin):
         i = condition_index(video.shape[2], config.condition)
         return video[:, :, i : i + 1]
 
+    def given_frames(self, config: WGAN3DConfig, frames: int) -> tuple[int, ...] | None:  # type: ignore[override]
+        if not config.conditional:
+            return None
+        from vidsynth_plugins.wgan3d.networks import condition_index
+
+        return (condition_index(frames, config.condition),)
+
     def train_step(self, ctx: Any, video: Any) -> dict[str, float]:
         """One critic update; on every ``n_critic``-th step also one generator update."""
         import torch

@@ -122,6 +122,7 @@ def eval_command(
         report, shown = evaluate(
             generate_fn, clips, task=model.task.value,
             condition_fn=lambda video: model.condition_from(video, config),
+            given_fn=lambda frames: model.given_frames(config, frames),
             metrics=chosen, options=eval_options, device=loaded.device, source=data,
             progress=lambda done, total: bar.update(task_id, completed=done, total=total),
             keep_videos=videos > 0,

@@ -9,7 +9,9 @@ video of the clip's length, float ``[B, C, T, H, W]`` in the model range [-1, 1]
   Table 2. ``flow_interpolation`` — bidirectional Farneback optical flow (OpenCV, the ``flow`` extra),
   each keyframe warped toward time t and blended; on 64x64 clips it adds at most ~0.4 dB over the
   cross-fade (FACTS.md), which tells how hard the cross-fade is to beat.
-* first-frame and next-frame: ``copy_last_frame`` — the last known frame held for the rest of the clip.
+* first-frame: ``copy-given`` — the given frame held in every frame (copy-first-frame; for a model
+  conditioned on the middle frame, that frame held before and after it).
+* next-frame: ``copy-last`` (``copy_last_frame``) — the last known frame held for the rest of the clip.
 * unconditional: real held-out clips themselves (the floor of every distribution metric) and
   ``shuffle_frames`` of real clips (perfect frames, no motion).
 """
@@ -134,7 +136,10 @@ def baselines_for(task: str, seed001_interpolation: bool = False, flow: bool | N
         if flow or (flow is None and opencv_available()):
             found.append(Baseline("flow", flow_interpolation, "bidirectional Farneback optical flow, warp + blend"))
         return found
-    if task in ("first-frame", "next-frame"):
+    if task == "first-frame":
+        return [Baseline("copy-given", copy_last_frame,
+                         "the given frame held in every frame (copy-first-frame when it is frame 0)")]
+    if task == "next-frame":
         return [Baseline("copy-last", copy_last_frame, "the last known frame held to the end")]
     return []
 

@@ -52,42 +52,59 @@ class Plan:
     task: str
     frames: int  # evaluated length T
     given: tuple[int, ...]  # frame indices in the condition
-    scored: slice  # frames the model produced: what the metrics score
+    scored: tuple[int, ...]  # frames the model produced: what the metrics score (every frame not given)
+
+    def horizon(self, t: int) -> int:
+        """Frames between frame ``t`` and the nearest given frame (1 = next to a given frame)."""
+        return min(abs(t - g) for g in self.given) if self.given else 0
 
     @property
-    def horizon_start(self) -> int:
-        """Index of the first frame after the last given frame (horizon 1), for first/next-frame tasks."""
-        return max(self.given) + 1 if self.given else 0
+    def horizons(self) -> dict[int, list[int]]:
+        """For first/next-frame tasks: horizon h -> the scored frames at that horizon (both sides of a
+        given frame in the middle of the clip), h = 1, 2, ... in order."""
+        out: dict[int, list[int]] = {}
+        for t in self.scored:
+            out.setdefault(self.horizon(t), []).append(t)
+        return dict(sorted(out.items()))
 
     def describe(self) -> dict[str, Any]:
         return {
             "task": self.task,
             "frames": self.frames,
             "given_frames": list(self.given),
-            "scored_frames": [self.scored.start, self.scored.stop - 1],
+            "scored_frames": list(self.scored),
         }
 
 
 def make_plan(task: str, clip_frames: int, condition_frames: int, context: int | None = None,
-              horizon: int | None = None) -> Plan:
+              horizon: int | None = None, given: Sequence[int] | None = None) -> Plan:
     """The evaluation plan of ``task`` on clips of ``clip_frames`` frames.
 
     ``condition_frames`` is how many frames the plugin's condition holds (``condition_from``);
     ``context`` overrides it for next-frame models, and ``horizon`` limits how many frames after the
-    context are generated and scored (default: the rest of the clip).
+    context are generated and scored (default: the rest of the clip). ``given`` is where a first-frame
+    model's condition sits when not at frame 0 (``ModelPlugin.given_frames``, e.g. the middle frame).
     """
     if (context is not None or horizon is not None) and task != "next-frame":
         raise VidsynthError(f"--context and --horizon apply to next-frame models; this one is {task}")
+
+    def plan(frames: int, known: Sequence[int]) -> Plan:
+        known = tuple(sorted(set(known)))
+        return Plan(task, frames, known, tuple(t for t in range(frames) if t not in known))
+
     if task == "unconditional":
-        return Plan(task, clip_frames, (), slice(0, clip_frames))
+        return plan(clip_frames, ())
     if task == "keyframes":
         if clip_frames < 3:
             raise VidsynthError(f"keyframe evaluation needs clips of at least 3 frames, got {clip_frames}")
-        return Plan(task, clip_frames, (0, clip_frames - 1), slice(1, clip_frames - 1))
+        return plan(clip_frames, (0, clip_frames - 1))
     if task == "first-frame":
         if clip_frames < 2:
             raise VidsynthError(f"first-frame evaluation needs clips of at least 2 frames, got {clip_frames}")
-        return Plan(task, clip_frames, (0,), slice(1, clip_frames))
+        known = tuple(given) if given else (0,)
+        if len(known) != 1 or not 0 <= known[0] < clip_frames:
+            raise VidsynthError(f"a first-frame model gives one frame inside the clip, not frames {list(known)}")
+        return plan(clip_frames, known)
     if task == "next-frame":
         k = context if context is not None else condition_frames
         if k < 1:
@@ -100,7 +117,7 @@ def make_plan(task: str, clip_frames: int, condition_frames: int, context: int |
                 f"context {k} + horizon {h} frames is longer than the test clips ({clip_frames} frames); "
                 f"use --horizon {clip_frames - k} or less"
             )
-        return Plan(task, k + h, tuple(range(k)), slice(k, k + h))
+        return plan(k + h, range(k))
     raise VidsynthError(f"unknown task {task!r}")
 
 
@@ -193,11 +210,11 @@ def _score(metric: Metric, plan: Plan, video: torch.Tensor, real: torch.Tensor |
         if per_frame.shape != video.shape[:1] + video.shape[2:3]:
             raise VidsynthError(f"returned shape {tuple(per_frame.shape)}, expected per-frame [B, T] = "
                                 f"{[video.shape[0], video.shape[2]]}")
-        chosen = per_frame if metric.frames == "all" else per_frame[:, plan.scored]
+        chosen = per_frame if metric.frames == "all" else per_frame[:, list(plan.scored)]
         return torch.nanmean(chosen, dim=1), per_frame
     if metric.frames == "generated":
-        video = video[:, :, plan.scored]
-        real = real[:, :, plan.scored] if real is not None else None
+        video = video[:, :, list(plan.scored)]
+        real = real[:, :, list(plan.scored)] if real is not None else None
     per_clip = torch.as_tensor(metric.fn(video, real)).float().reshape(-1)
     if per_clip.shape[0] != video.shape[0]:
         raise VidsynthError(f"returned {per_clip.shape[0]} values for {video.shape[0]} videos")
@@ -210,6 +227,7 @@ def evaluate(
     *,
     task: str,
     condition_fn: Callable[[torch.Tensor], torch.Tensor | None],
+    given_fn: Callable[[int], Sequence[int] | None] | None = None,
     metrics: Sequence[Metric],
     options: EvalOptions,
     device: torch.device | str = "cpu",
@@ -220,7 +238,8 @@ def evaluate(
     """Evaluate a model (``generate_fn``) on ``clips`` (a dataset of uint8 ``[T, H, W, C]`` clips).
 
     ``condition_fn(video)`` gives the plugin's condition of a batch ``[B, C, T, H, W]`` in [-1, 1]
-    (``plugin.condition_from``). Returns the report dict and, for the comparison video, uint8 clips
+    (``plugin.condition_from``); ``given_fn(frames)`` where those frames sit in the clip, when not where
+    the task puts them (``plugin.given_frames``). Returns the report dict and, for the comparison video, uint8 clips
     ``[N, T, H, W, C]`` per system (the first ``options.videos`` clips).
     """
     from vidsynth.metrics import frechet
@@ -233,7 +252,8 @@ def evaluate(
     first = clips_to_model(torch.as_tensor(clips[indices[0]]))
     clip_frames = first.shape[2]
     condition = condition_fn(first)
-    plan = make_plan(task, clip_frames, 0 if condition is None else condition.shape[2], options.context, options.horizon)
+    plan = make_plan(task, clip_frames, 0 if condition is None else condition.shape[2], options.context, options.horizon,
+                     given_fn(clip_frames) if given_fn is not None and task == "first-frame" else None)
     conditional = task != "unconditional"
     if not conditional and len(indices) < 4:
         raise VidsynthError("unconditional evaluation needs at least 4 test clips (half reference, half compared)")
@@ -324,6 +344,11 @@ def evaluate(
                        clip_frames, source, device, time.time() - started)
     videos = {name: np.concatenate(chunks)[: options.videos] for name, chunks in shown.items()}
     return report, videos
+
+
+def _mean_of(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return float(np.mean(known)) if known else None
 
 
 def _model_output(generate_fn: GenerateFn, cond: torch.Tensor | None, n: int, seed: int, plan: Plan,
@@ -426,9 +451,10 @@ def _assemble(tally: _Tally, plan: Plan, systems: list[str], metrics: Sequence[M
 
     horizons: dict[str, Any] = {}
     if plan.task in ("first-frame", "next-frame"):
-        h0 = plan.horizon_start
+        # value at horizon h: the mean of the per-frame curve over the frames h away from a given frame
         for name, per_system in curves.items():
-            horizons[name] = {s: c[h0 : plan.scored.stop] for s, c in per_system.items()}
+            horizons[name] = {s: [_mean_of([c[t] for t in frames]) for frames in plan.horizons.values()]
+                              for s, c in per_system.items()}
 
     notes = []
     if "fvd" not in banks:

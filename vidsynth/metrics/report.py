@@ -168,8 +168,8 @@ def write_curves(report: dict[str, Any], out_dir: Path) -> Path | None:
     plan = report["plan"]
     given = plan["given_frames"]
     horizon = report["task"] in ("first-frame", "next-frame")
-    offset = (max(given) + 1) if (horizon and given) else 0
-    first, last = plan["scored_frames"]
+    offset = max(given) if (horizon and given) else 0  # x = frames after the (last) given frame
+    scored = plan["scored_frames"]
     names = list(dict.fromkeys([*report["systems"], "real", "reference"]))
     colour = {name: f"C{i}" for i, name in enumerate(names)}  # one colour per system in every panel
     ncols = min(3, len(curves))
@@ -180,17 +180,17 @@ def write_curves(report: dict[str, Any], out_dir: Path) -> Path | None:
         ax = fig.add_subplot(nrows, ncols, i)
         frames = range(len(next(iter(per_system.values()))))
         if report["metrics"].get(name, {}).get("frames", "generated") == "generated":
-            frames = range(first, last + 1)  # given frames are not scored (and often exact: 100 dB)
+            frames = scored  # given frames are not scored (and often exact: 100 dB)
         for system, values in per_system.items():
-            xs = [t - offset + 1 if horizon else t for t in frames]
+            xs = [t - offset if horizon else t for t in frames]
             ys = [np.nan if values[t] is None else values[t] for t in frames]
             ax.plot(xs, ys, marker="o", markersize=2.5, linewidth=1.2, label=system, color=colour.get(system))
         for t in given:
-            x = t - offset + 1 if horizon else t
+            x = t - offset if horizon else t
             ax.axvspan(x - 0.5, x + 0.5, color="0.85", zorder=0)
         unit = report["metrics"].get(name, {}).get("unit")
         ax.set_title(name + (f" ({unit})" if unit else ""), fontsize=10)
-        ax.set_xlabel("horizon (frames after the last given frame)" if horizon else "frame")
+        ax.set_xlabel("horizon (frames after the last given frame; < 0: before it)" if horizon else "frame")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
