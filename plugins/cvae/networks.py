@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vidsynth.nn.encoders import ImageEncoder, VideoEncoder, activation
+from vidsynth.nn.motion import block_matching_flow, candidate_grid, warp
 
 #: Spatial kernel and stride of the five transposed Conv3D layers of Table 1 (L3..L7).
 SPATIAL_KERNELS = (2, 2, 2, 4, 4)
@@ -96,18 +97,6 @@ def linear_interpolation(keyframes: Tensor, frames: int) -> Tensor:
     return keyframes[:, :, :1] * (1.0 - t) + keyframes[:, :, 1:2] * t
 
 
-def warp(image: Tensor, flow: Tensor) -> Tensor:
-    """Sample ``image`` [N, C, H, W] at ``x + flow(x)`` (flow [N, 2, H, W] in pixels, (dx, dy)); bilinear,
-    edges repeated."""
-    n, _, h, w = image.shape
-    ys = torch.linspace(-1.0 + 1.0 / h, 1.0 - 1.0 / h, h, device=image.device, dtype=image.dtype)
-    xs = torch.linspace(-1.0 + 1.0 / w, 1.0 - 1.0 / w, w, device=image.device, dtype=image.dtype)
-    grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], dim=-1)  # [H, W, (x, y)]
-    scale = torch.tensor([2.0 / w, 2.0 / h], device=image.device, dtype=image.dtype)
-    grid = grid.unsqueeze(0) + flow.permute(0, 2, 3, 1) * scale
-    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
-
-
 def motion_interpolation(keyframes: Tensor, flow: Tensor, frames: int) -> Tensor:
     """Interpolation along straight motion paths: with ``flow`` u(x) the displacement of the content from the
     first to the last frame, frame t is ``(1 - t) x_i(x - t u) + t x_f(x + (1 - t) u)``. With u = 0 it is
@@ -142,10 +131,7 @@ class CostVolumeMotion(nn.Module):
 
     def __init__(self, radius: float = 3.0, step: float = 1.0, window: int = 9, tau: float = 3e-3, alpha_scale: float = 8.0) -> None:
         super().__init__()
-        n = int(round(radius / step))
-        offsets = torch.arange(-n, n + 1, dtype=torch.float32) * step
-        dy, dx = torch.meshgrid(offsets, offsets, indexing="ij")
-        self.register_buffer("candidates", torch.stack([dx.flatten(), dy.flatten()], dim=1), persistent=False)
+        self.register_buffer("candidates", candidate_grid(radius, step), persistent=False)
         self.window = window
         self.log_tau = nn.Parameter(torch.tensor(math.log(tau)))
         self.alpha_raw = nn.Parameter(torch.zeros(()))
@@ -157,21 +143,8 @@ class CostVolumeMotion(nn.Module):
 
     def flow(self, keyframes: Tensor) -> Tensor:
         """``[B, C, 2, H, W]`` -> soft-argmin displacement ``[B, 2, H, W]`` in pixels (first -> last)."""
-        first, last = keyframes[:, :, 0], keyframes[:, :, 1]
-        b, c, h, w = first.shape
-        k = self.candidates.shape[0]
-        with torch.no_grad():  # the cost volume has no parameters
-            half = (self.candidates / 2).view(1, k, 2, 1, 1).expand(b, k, 2, h, w).reshape(b * k, 2, h, w)
-            rep = lambda img: img.unsqueeze(1).expand(b, k, c, h, w).reshape(b * k, c, h, w)  # noqa: E731
-            diff = warp(rep(first), -half) - warp(rep(last), half)
-            cost = diff.pow(2).sum(1).view(b, k, h, w)
-            # box average over window x window pixels, as two 1-D passes (exact: the count of valid pixels
-            # in a rectangle is the product of the counts along each axis)
-            r = self.window // 2
-            cost = F.avg_pool2d(cost, (self.window, 1), 1, (r, 0), count_include_pad=False)
-            cost = F.avg_pool2d(cost, (1, self.window), 1, (0, r), count_include_pad=False)
-        weights = torch.softmax(-cost / self.log_tau.exp(), dim=1)
-        return torch.einsum("bkhw,kc->bchw", weights, self.candidates)
+        return block_matching_flow(keyframes[:, :, 0], keyframes[:, :, 1], self.candidates, self.window,
+                                   self.log_tau.exp())
 
     def forward(self, keyframes: Tensor, frames: int) -> Tensor:
         lerp = linear_interpolation(keyframes, frames)
