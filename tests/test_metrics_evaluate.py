@@ -189,3 +189,33 @@ def test_a_metric_plugin_registered_through_the_hook_joins_the_report(tmp_path, 
     assert report["metrics"]["mae"]["vs_baselines"]["linear"]["mean"] == 0
     assert report["metrics"]["broken"]["error"] == "RuntimeError: this metric is broken"
     assert "psnr" in report["metrics"] and report["metrics"]["psnr"]["results"]["model"]["n"] == 10
+
+
+def test_samples_scores_the_mean_of_k_draws_with_distinct_seeds():
+    seeds = []
+
+    def model(noise):
+        def generate(condition, n, seed, frames):  # a fixed guess in [-0.5, 0.5] plus noise (clamping never cuts)
+            seeds.append(seed)
+            g = torch.Generator().manual_seed(seed)
+            guess = 0.5 * copy_last_frame(condition, frames)
+            return guess + noise * torch.randn(guess.shape, generator=g)
+        return generate
+
+    first = lambda v: v[:, :, :1]  # noqa: E731
+    exact, _ = run(model(0.0), task="first-frame", condition=first)
+    seeds[:] = []
+    one, _ = run(model(0.1), task="first-frame", condition=first)
+    first_seeds, seeds[:] = list(seeds), []
+    many, _ = run(model(0.1), task="first-frame", condition=first, samples=8)
+    assert many["samples"] == 8 and len(seeds) == 8 * len(first_seeds) and len(set(seeds)) == len(seeds)
+    assert set(first_seeds) <= set(seeds)  # sample 0 of each batch is the single-sample draw
+    # MSE above the noiseless guess = the noise variance, (0.1 / 2)^2 in [0, 1] pixels, /8 for 8 draws
+    # (up to the noise-error cross term, which is zero only on average: ~1e-4 on these few pixels)
+    mse = lambda r: r["metrics"]["mse"]["results"]["model"]["mean"]  # noqa: E731
+    assert mse(one) - mse(exact) == pytest.approx(0.05**2, rel=0.1)
+    assert 0 < mse(many) - mse(exact) < 0.25 * (mse(one) - mse(exact))
+    with pytest.raises(VidsynthError, match="does not combine with --mean"):
+        run(model(0.1), task="first-frame", condition=first, samples=2, mean=True)
+    with pytest.raises(VidsynthError, match="unconditional"):
+        run(model(0.1), task="unconditional", condition=lambda v: None, samples=2)

@@ -19,6 +19,7 @@ def eval_command(
     seed: int = typer.Option(0, "--seed", help="Seed of the clip choice and of the model's noise (batch i uses seed + i)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
     mean: bool = typer.Option(False, "--mean", help="Evaluate the model's deterministic best guess (e.g. zero noise) instead of a random sample."),
+    samples: int = typer.Option(1, "--samples", help="Conditional models: score the pixel mean of K samples per condition (the best guess under squared error) instead of one."),
     context: Optional[int] = typer.Option(None, "--context", help="next-frame models: frames given to the model (default: what its condition takes)."),
     horizon: Optional[int] = typer.Option(None, "--horizon", help="next-frame models: frames to predict after the context (default: the rest of the clip)."),
     detector: Optional[Path] = typer.Option(None, "--detector", help="TorchScript I3D file for FVD (StyleGAN-V's i3d_torchscript.pt); never downloaded."),
@@ -109,7 +110,7 @@ def eval_command(
                         mean=mean, **typed_options)
 
     eval_options = EvalOptions(
-        n=n, batch_size=batch_size, seed=seed, mean=mean, context=context, horizon=horizon,
+        n=n, batch_size=batch_size, seed=seed, mean=mean, samples=samples, context=context, horizon=horizon,
         detector=str(detector) if detector else None, inception=str(inception) if inception else None,
         fvd_frames=fvd_frames, metrics=metrics, seed001_interpolation=seed001, flow=None if flow else False,
         videos=videos,

@@ -129,6 +129,7 @@ class EvalOptions:
     batch_size: int = 16
     seed: int = 0
     mean: bool = False  # the model's deterministic best guess (e.g. z = 0), passed to generate
+    samples: int = 1  # conditional models: score the pixel mean of this many samples per condition
     context: int | None = None
     horizon: int | None = None
     detector: str | None = None  # I3D TorchScript file -> FVD
@@ -255,6 +256,11 @@ def evaluate(
     plan = make_plan(task, clip_frames, 0 if condition is None else condition.shape[2], options.context, options.horizon,
                      given_fn(clip_frames) if given_fn is not None and task == "first-frame" else None)
     conditional = task != "unconditional"
+    if options.samples < 1:
+        raise VidsynthError(f"--samples must be at least 1, got {options.samples}")
+    if options.samples > 1 and (not conditional or options.mean):
+        raise VidsynthError("--samples averages samples of a conditional model; it does not combine with "
+                            + ("--mean" if conditional else "an unconditional one"))
     if not conditional and len(indices) < 4:
         raise VidsynthError("unconditional evaluation needs at least 4 test clips (half reference, half compared)")
 
@@ -289,7 +295,7 @@ def evaluate(
         if conditional:
             # next-frame: the first k frames of the clip, whatever the plugin's own condition_from picks
             cond = real[:, :, : len(plan.given)] if task == "next-frame" else condition_fn(real)
-            outputs[MODEL] = _model_output(generate_fn, cond, len(batch_idx), seed, plan, device)
+            outputs[MODEL] = _model_output(generate_fn, cond, len(batch_idx), seed, plan, device, options.samples)
             for b in baselines:
                 outputs[b.name] = b.fn(cond, plan.frames).to(device).clamp(-1, 1)
             reference = real  # statistics of the ground truth: every clip
@@ -351,12 +357,23 @@ def _mean_of(values: list[float | None]) -> float | None:
     return float(np.mean(known)) if known else None
 
 
+#: seed offset between the samples averaged for one batch (``--samples``): sample j of batch i uses
+#: seed + i + j * SAMPLE_SEED_STRIDE, so sample 0 is the single-sample output and no two draws share a seed
+SAMPLE_SEED_STRIDE = 1_000_003
+
+
 def _model_output(generate_fn: GenerateFn, cond: torch.Tensor | None, n: int, seed: int, plan: Plan,
-                  device: torch.device) -> torch.Tensor:
-    video = generate_fn(cond, n, seed, plan.frames)
-    if tuple(video.shape[:1]) + tuple(video.shape[2:3]) != (n, plan.frames):
-        raise VidsynthError(f"the model returned {list(video.shape)}; eval needs [{n}, C, {plan.frames}, H, W]")
-    return video.to(device).float().clamp(-1, 1)
+                  device: torch.device, samples: int = 1) -> torch.Tensor:
+    """The model's video per condition, or with ``samples`` > 1 the pixel mean of that many samples (an
+    estimate of the conditional mean: the best guess under squared error when the model is calibrated)."""
+    total = None
+    for j in range(samples):
+        video = generate_fn(cond, n, seed + j * SAMPLE_SEED_STRIDE, plan.frames)
+        if tuple(video.shape[:1]) + tuple(video.shape[2:3]) != (n, plan.frames):
+            raise VidsynthError(f"the model returned {list(video.shape)}; eval needs [{n}, C, {plan.frames}, H, W]")
+        video = video.to(device).float().clamp(-1, 1)
+        total = video if total is None else total + video
+    return total / samples
 
 
 def _safe(tally: _Tally, metric: Metric, system: str, plan: Plan, video: torch.Tensor,
@@ -475,6 +492,7 @@ def _assemble(tally: _Tally, plan: Plan, systems: list[str], metrics: Sequence[M
         "seed": options.seed,
         "batch_size": options.batch_size,
         "mean": options.mean,
+        "samples": options.samples,
         "device": str(device),
         "seconds": round(seconds, 3),
         "systems": systems,
