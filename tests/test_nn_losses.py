@@ -122,3 +122,15 @@ def test_drift_penalty_and_weight_clipping():
     clip_weights_(layer, 0.01)
     assert layer.weight.abs().max().item() == pytest.approx(0.01)
     assert layer.weight[0, 1].item() == pytest.approx(-0.001)  # values inside the bound stay
+
+
+def test_mode_seeking_loss_is_the_inverse_output_to_noise_distance_ratio():
+    from vidsynth.nn.losses import mode_seeking_loss
+
+    out_a, out_b = torch.zeros(2, 1, 3, 4, 4), torch.full((2, 1, 3, 4, 4), 0.5)
+    z_a, z_b = torch.zeros(2, 8), torch.full((2, 8), 2.0)
+    assert mode_seeking_loss(out_a, out_b, z_a, z_b).item() == pytest.approx(1 / (0.25 + 1e-5))
+    # minimising it pushes two outputs for different noise apart
+    moving = out_b.clone().requires_grad_(True)
+    mode_seeking_loss(out_a, moving, z_a, z_b).backward()
+    assert (moving.grad < 0).all()

@@ -87,6 +87,15 @@ def test_training_steps_change_the_weights_and_keep_losses_finite():
         assert all(changed), name
 
 
+def test_the_diversity_term_adds_a_finite_mode_seeking_loss():
+    torch.manual_seed(0)
+    config = PLUGIN.make_config("small", {**TINY, "diversity_weight": 1.0})
+    modules = PLUGIN.build(config)
+    ctx = TrainContext(modules, modules, PLUGIN.optimizers(modules, config), config, Runtime(device="cpu", seed=0))
+    losses = PLUGIN.train_step(ctx, clips(config))
+    assert np.isfinite(losses["mode_seeking"]) and losses["mode_seeking"] > 0
+
+
 def test_the_first_frame_is_the_input_and_the_noise_moves_the_rest():
     torch.manual_seed(0)
     config = PLUGIN.make_config("small", TINY)

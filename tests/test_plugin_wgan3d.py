@@ -130,6 +130,15 @@ def test_training_steps_change_the_weights_and_keep_losses_finite(plugin):
         assert all(not torch.equal(a, p) for a, p in zip(before[name], module.parameters())), name
 
 
+def test_the_diversity_term_adds_a_finite_mode_seeking_loss_to_the_conditional_generator():
+    torch.manual_seed(0)
+    plugin = WGAN3DConditional()
+    config = plugin.make_config("small", {**TINY, "diversity_weight": 1.0})
+    ctx = context(plugin, config)
+    losses = plugin.train_step(ctx, clips(config))
+    assert np.isfinite(losses["mode_seeking"]) and losses["mode_seeking"] > 0
+
+
 def test_generator_is_updated_only_on_every_n_critic_th_step():
     torch.manual_seed(0)
     plugin = WGAN3D()

@@ -85,6 +85,7 @@ class ConvLSTMConfig(ModelConfig):
     drift_weight: float = 0.0
     n_critic: int = 5
     rec_weight: float = 0.0  # L1 between generated and real future frames
+    diversity_weight: float = 0.0  # mode-seeking term (Mao et al. 2019): outputs must depend on the noise
     critic_lr: float = 2e-4
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
@@ -130,8 +131,8 @@ class ConvLSTMGAN(ModelPlugin):
             )
         if not c.d_widths or c.size < 2 ** (len(c.d_widths) + 1):
             raise ConfigError(f"size {c.size} is too small for a critic of {len(c.d_widths) + 1} stride-2 convolutions")
-        if c.gp_weight < 0 or c.drift_weight < 0 or c.rec_weight < 0:
-            raise ConfigError("gp_weight, drift_weight and rec_weight must be >= 0")
+        if c.gp_weight < 0 or c.drift_weight < 0 or c.rec_weight < 0 or c.diversity_weight < 0:
+            raise ConfigError("gp_weight, drift_weight, rec_weight and diversity_weight must be >= 0")
 
     def build(self, config: ConvLSTMConfig) -> dict[str, Any]:  # type: ignore[override]
         from vidsynth_plugins.convlstm.networks import Critic, Generator
@@ -176,10 +177,20 @@ class ConvLSTMGAN(ModelPlugin):
         losses = {"wasserstein": -w_loss.item(), "gp": penalty.item(), "critic": loss.item()}
 
         if (ctx.step + 1) % c.n_critic == 0:
+            z = torch.randn(b, c.z_dim, device=ctx.device)
             with ctx.autocast():
-                fake = G(frame, torch.randn(b, c.z_dim, device=ctx.device), t)
+                fake = G(frame, z, t)
                 g_loss = wasserstein_generator_loss(D(fake).float())
             losses["generator"] = g_loss.item()
+            if c.diversity_weight > 0:
+                from vidsynth.nn.losses import mode_seeking_loss
+
+                z2 = torch.randn(b, c.z_dim, device=ctx.device)
+                with ctx.autocast():
+                    other = G(frame, z2, t)
+                ms = mode_seeking_loss(fake[:, :, 1:].float(), other[:, :, 1:].float(), z, z2)
+                g_loss = g_loss + c.diversity_weight * ms
+                losses["mode_seeking"] = ms.item()
             if c.rec_weight > 0:
                 # Scale: the critic's input gradient has norm ~1 over all N pixels, ~1/sqrt(N) each; the mean
                 # L1 gives rec_weight/N per pixel, so the two match at rec_weight ~ sqrt(N) (~120 at 15x32x32).

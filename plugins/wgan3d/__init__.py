@@ -125,6 +125,7 @@ class WGAN3DConfig(ModelConfig):
     encoder_widths: tuple[int, ...] = (64, 128, 256, 512)  # stride-2 convs down to latent_size
     skips: bool = False  # U-Net skips from the frame encoder into the up-layers
     l2_weight: float = 100.0  # the "L2 loss": raw generated frame at the condition vs the given frame
+    diversity_weight: float = 0.0  # conditional: mode-seeking term (Mao et al. 2019), outputs must depend on z
 
 
 PAPER: dict[str, Any] = {
@@ -195,8 +196,8 @@ class WGAN3D(ModelPlugin):
             raise ConfigError(
                 f"encoder_widths needs {up} entries (one stride-2 conv per generator up-layer), got {len(c.encoder_widths)}"
             )
-        if c.gp_weight < 0 or c.clip <= 0 or c.drift_weight < 0 or c.l2_weight < 0:
-            raise ConfigError("gp_weight, drift_weight and l2_weight must be >= 0 and clip > 0")
+        if c.gp_weight < 0 or c.clip <= 0 or c.drift_weight < 0 or c.l2_weight < 0 or c.diversity_weight < 0:
+            raise ConfigError("gp_weight, drift_weight, l2_weight and diversity_weight must be >= 0 and clip > 0")
 
     # -- the hooks -----------------------------------------------------------------------------
     def build(self, config: WGAN3DConfig) -> dict[str, Any]:  # type: ignore[override]
@@ -271,8 +272,9 @@ class WGAN3D(ModelPlugin):
 
         if (ctx.step + 1) % c.n_critic == 0:
             i = condition_index(c.frames, c.condition)
+            z = torch.randn(b, c.z_dim, device=ctx.device)
             with ctx.autocast():
-                raw = G(torch.randn(b, c.z_dim, device=ctx.device), frame, paste=False)
+                raw = G(z, frame, paste=False)
                 fake = raw if frame is None else paste_frame(raw, frame, i)
                 g_loss = wasserstein_generator_loss(D(fake, frame).float())
             losses["generator"] = g_loss.item()
@@ -282,6 +284,15 @@ class WGAN3D(ModelPlugin):
                 l2 = F.mse_loss(raw[:, :, i : i + 1].float(), frame)
                 g_loss = g_loss + c.l2_weight * l2
                 losses["l2"] = l2.item()
+            if frame is not None and c.diversity_weight > 0:
+                from vidsynth.nn.losses import mode_seeking_loss
+
+                z2 = torch.randn(b, c.z_dim, device=ctx.device)
+                with ctx.autocast():
+                    other = G(z2, frame, paste=False)
+                ms = mode_seeking_loss(raw.float(), other.float(), z, z2)
+                g_loss = g_loss + c.diversity_weight * ms
+                losses["mode_seeking"] = ms.item()
             ctx.optimize("generator", g_loss)
         return losses
 

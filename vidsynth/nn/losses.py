@@ -86,3 +86,14 @@ def hinge_discriminator_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor
 def hinge_generator_loss(fake_scores: Tensor) -> Tensor:
     """``-E[D(fake)]``, the same as the Wasserstein generator loss."""
     return -fake_scores.mean()
+
+
+# -- Mode seeking (Mao et al., "Mode Seeking Generative Adversarial Networks for Diverse Image Synthesis",
+#    CVPR 2019) ------------------------------------------------------------------------------------------
+def mode_seeking_loss(out_a: Tensor, out_b: Tensor, z_a: Tensor, z_b: Tensor, eps: float = 1e-5) -> Tensor:
+    """``1 / (d(out_a, out_b) / d(z_a, z_b) + eps)``, with ``d`` the mean absolute difference per sample,
+    averaged over the batch: two outputs for one condition and two noises. Minimising it (a term of the
+    generator loss) stops a conditional generator from ignoring its noise, which reconstruction terms
+    (L1/L2 to one true future) push it to do."""
+    ratio = (out_a - out_b).abs().flatten(1).mean(1) / (z_a - z_b).abs().flatten(1).mean(1)
+    return (1.0 / (ratio + eps)).mean()
