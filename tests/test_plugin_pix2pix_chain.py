@@ -261,6 +261,26 @@ def test_an_untrained_residual_model_is_copy_last_frame():
     assert torch.equal(video, start.expand(-1, -1, 6, -1, -1))
 
 
+def test_an_untrained_motion_prior_model_is_copy_last_frame_and_needs_two_frames_of_context():
+    config = tiny_config(residual=True, motion_prior=True, context=2)
+    start = moving_square(batch=1)[:, :, 2:4]
+    video = sample(config, start, n=1, frames=6)
+    assert torch.equal(video[:, :, 2:], start[:, :, 1:].expand(-1, -1, 4, -1, -1))  # alpha starts at 0
+    with pytest.raises(ConfigError, match="needs residual = true and context >= 2"):
+        tiny_config(residual=True, motion_prior=True, context=1)
+    with pytest.raises(ConfigError, match="needs residual = true"):
+        tiny_config(residual=False, motion_prior=True)
+
+
+def test_small_rgb_preset_is_64x64_colour_with_the_motion_prior_and_ema():
+    config = PLUGIN.make_config("small-rgb")
+    assert (config.size, config.channels, config.levels, config.context) == (64, 3, 6, 2)
+    assert config.residual and config.motion_prior and config.ema > 0 and PLUGIN.ema_modules == ("generator",)
+    with torch.device("meta"):
+        g = PLUGIN.build(config)["generator"]
+    assert {"motion.alpha_raw", "motion.log_tau"} <= set(g.state_dict())
+
+
 def test_dropout_option_gives_seeded_stochastic_chains():
     config = tiny_config(size=16, levels=4, gen_max_channels=8, dropout=0.5)  # widths 4-8-8-8: one dropout block
     start = moving_square(batch=1, size=16)[:, :, :1]

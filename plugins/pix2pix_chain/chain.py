@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from vidsynth.nn.losses import nonsaturating_discriminator_loss, nonsaturating_generator_loss
+from vidsynth.nn.motion import MotionExtrapolation
 from vidsynth.nn.patchgan import PatchDiscriminator
 from vidsynth.nn.unet import UNet
 
@@ -25,6 +26,8 @@ def build_networks(config: Any) -> dict[str, nn.Module]:
     if config.residual:  # start exactly at copy-last-frame: the change is 0 until training moves it
         nn.init.zeros_(generator.output_conv.weight)
         nn.init.zeros_(generator.output_conv.bias)
+    if config.motion_prior:  # the change is added to the last frame moved along the last two frames' motion
+        generator.motion = MotionExtrapolation(radius=config.motion_radius)
     discriminator = PatchDiscriminator((k + 1) * c, config.disc_channels, config.disc_layers, config.norm)
     return {"generator": generator, "discriminator": discriminator}
 
@@ -40,10 +43,14 @@ def predict_next(generator: nn.Module, history: Tensor, residual: bool) -> Tenso
 
     ``residual``: the U-Net's tanh output, times 2, is a change added to the last frame (clamped to
     [-1, 1]), so "no change" (copy-last-frame) is the zero output; otherwise the output is the frame itself.
+    A generator with a ``motion`` module (``motion_prior``) adds the change to that module's guess from the
+    last two frames instead of to the last frame.
     """
     out = generator(stack_frames(history))
     if residual:
-        out = (history[:, :, -1] + 2.0 * out).clamp(-1.0, 1.0)
+        motion = getattr(getattr(generator, "module", generator), "motion", None)  # DDP wraps the U-Net
+        base = history[:, :, -1] if motion is None else motion(history[:, :, -2], history[:, :, -1])
+        out = (base + 2.0 * out).clamp(-1.0, 1.0)
     return out
 
 
