@@ -77,9 +77,15 @@ Presets:
 
   ``wgan3d-cond``'s ``small`` conditions on the first frame and adds U-Net skips from the frame encoder (a
   departure: the poster has no skips; they let the generator reuse the photo's appearance instead of
-  squeezing it through the 2x4x4 latent).
+  squeezing it through the 2x4x4 latent), and a mode-seeking term (``diversity_weight`` 1; Mao et al.,
+  "Mode Seeking GANs", CVPR 2019; a departure: the poster has none). Why: without it the trained
+  generator ignored its noise -- samples from one frame with different seeds were identical, and the mean
+  of 16 samples scored the same as one sample (PSNR 17.28 vs 17.27 dB one frame ahead) -- so it committed
+  to one guess of the balls' directions, which a single frame cannot tell. With it the samples differ and
+  their mean beats copying the given frame from two frames ahead on (``vidsynth eval --samples 16``; full
+  tables in benchmarks/RESULTS.md). Its cost: a second generator pass per generator update.
 
-Measured results: see benchmarks/RESULTS.md (quality runs are scheduled by the lead).
+Measured results: see benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -125,7 +131,7 @@ class WGAN3DConfig(ModelConfig):
     encoder_widths: tuple[int, ...] = (64, 128, 256, 512)  # stride-2 convs down to latent_size
     skips: bool = False  # U-Net skips from the frame encoder into the up-layers
     l2_weight: float = 100.0  # the "L2 loss": raw generated frame at the condition vs the given frame
-    diversity_weight: float = 0.0  # conditional: mode-seeking term (Mao et al. 2019), outputs must depend on z
+    diversity_weight: float = 0.0  # conditional: mode-seeking term (Mao et al. 2019): outputs must depend on z
 
 
 PAPER: dict[str, Any] = {
@@ -147,7 +153,8 @@ SMALL: dict[str, Any] = {
     "optimizer": "adam", "lr": 4e-4, "critic_lr": 8e-4, "betas": (0.5, 0.9), "ema": 0.998,
 }
 COND = {"conditional": True, "condition": "middle", "encoder_widths": (64, 128, 256, 512), "l2_weight": 100.0}
-SMALL_COND = {"conditional": True, "condition": "first", "encoder_widths": (16, 32, 64), "skips": True, "steps": 1700}
+SMALL_COND = {"conditional": True, "condition": "first", "encoder_widths": (16, 32, 64), "skips": True, "steps": 1700,
+              "diversity_weight": 1.0}
 
 
 class WGAN3D(ModelPlugin):
