@@ -33,18 +33,27 @@ Departures, in ``small`` only (documented because they change what is learned):
   adversarial gradient per pixel: see ``train_step``);
 * U-Net skips from the frame encoder into the decoder (``skips``), so the photo's appearance need not pass
   through the recurrence;
+* a mode-seeking term (``diversity_weight`` 1; Mao et al., "Mode Seeking GANs", CVPR 2019): the L1 term
+  pulls every sample towards the one true future, and without this term the generator learned to ignore
+  its noise (16 samples from one frame were identical: their mean scored the same PSNR as one sample).
+  Measured with the full ``small`` schedule on bouncing balls (benchmarks/RESULTS.md): with it, the balls
+  stay round and move in different directions per seed, motion coherence 0.86 vs 0.54 without (real
+  0.85), speed 0.79x real vs 1.45x, one frame ahead 17.3 vs 15.8 dB (copying the frame: 18.8), and the
+  mean of 16 samples beats copying the frame from two frames ahead on. It costs a second generator pass
+  per generator update;
 * 3 ConvLSTM layers of 32 channels at 8x8, 16 frames of 32x32 grayscale, LayerNorm of each frame in the
   generator's convolutions (``g_norm = "frame"``: per sample, so the EMA weights need no batch statistics,
   and per frame, so the recurrence stays causal and ``--frames 32`` starts like ``--frames 16``), one critic
   update per generator update with critic/generator learning rates 8e-4/4e-4, batch 16, EMA 0.998 for
   sampling: the settings that trained fastest for wgan3d's ``small`` (see its docstring); ``steps`` 1200
-  to fit ~15 minutes on 2 cores (0.702 s/step measured with 2 threads at load ~1.3; the recurrence makes
-  a step about twice wgan3d's).
+  (0.702 s/step measured with 2 threads at load ~1.3 before the mode-seeking term; the recurrence makes
+  a step about twice wgan3d's). With the term, the whole schedule took 29.6 minutes with one thread at a
+  load of ~3 (benchmarks/RESULTS.md).
 
 ``steps`` counts critic updates (one batch each); the generator is updated on every ``n_critic``-th step.
 ``vidsynth sample convlstm --in photo.png --frames 32`` unrolls the ConvLSTM further than it was trained.
 
-Short runs (2 minutes, shared 2-core CPU): on a 16x16, 8-frame version of ``small`` (516 steps) the balls of
+Short runs (2 minutes, shared 2-core CPU; before the mode-seeking term): on a 16x16, 8-frame version of ``small`` (516 steps) the balls of
 the given frame keep their shape and move (motion coherence 0.77 live / 0.87 EMA vs 0.81 on real clips,
 speed 0.020 vs 0.028 frame widths per frame), with PSNR still below copying the first frame (e.g. 16.4 vs
 18.8 dB one frame ahead). Quality runs of the full preset: benchmarks/RESULTS.md.
@@ -98,7 +107,7 @@ SMALL: dict[str, Any] = {
     "z_dim": 32, "encoder_widths": (32, 64), "code_channels": 32, "noise_channels": 8,
     "lstm_channels": 32, "lstm_layers": 3, "decoder_widths": (32,), "skips": True, "g_norm": "frame",
     "d_widths": (32, 64, 128), "drift_weight": 1e-3, "n_critic": 1, "rec_weight": 10.0,
-    "lr": 4e-4, "critic_lr": 8e-4, "betas": (0.5, 0.9), "ema": 0.998,
+    "lr": 4e-4, "critic_lr": 8e-4, "betas": (0.5, 0.9), "ema": 0.998, "diversity_weight": 1.0,
 }
 
 
