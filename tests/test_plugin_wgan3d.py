@@ -270,3 +270,15 @@ def test_cli_eval_of_a_middle_frame_model_scores_both_sides_of_the_given_frame(r
     assert report["plan"]["scored_frames"] == [t for t in range(frames) if t != frames // 2]
     assert report["systems"] == ["model", "copy-given"]
     assert len(report["per_horizon"]["psnr"]["model"]) == max(frames // 2, frames - 1 - frames // 2)
+
+
+def test_cli_condition_flag_sets_the_conditioning_frame_and_is_refused_elsewhere(tmp_path):
+    tiny = [f"--set={k}={','.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in TINY.items()]
+    out = vidsynth(["train", "wgan3d-cond", "builtin:bouncing-balls", *tiny, "--condition", "middle", "--steps", "1",
+                    "--preview-every", "0", "--run-dir", "mid", "-q"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert json.loads((tmp_path / "mid" / "config.json").read_text())["config"]["condition"] == "middle"
+    refused = vidsynth(["train", "wgan3d", "builtin:bouncing-balls", "--condition", "middle"], tmp_path)
+    assert refused.returncode == 1 and "no choice of conditioning frame" in refused.stderr
+    bad = vidsynth(["train", "wgan3d-cond", "builtin:bouncing-balls", "--condition", "last"], tmp_path)
+    assert bad.returncode == 1 and "must be one of middle, first" in bad.stderr

@@ -14,8 +14,8 @@ Two model names, because a model's task is a class attribute of the contract (vi
 
 * ``wgan3d`` (task ``unconditional``): noise -> video.
 * ``wgan3d-cond`` (task ``first-frame``, one ``--in`` image): noise + one frame -> video. The frame is the
-  *middle* frame by default (the poster's choice, ``--set condition=middle``) or the first
-  (``--set condition=first``); ``condition_from`` takes that frame from a real clip for previews and eval.
+  *middle* frame by default (the poster's choice, ``vidsynth train wgan3d-cond DATA --condition middle``,
+  the same as ``--set condition=middle``) or the first (``--condition first``); ``condition_from`` takes that frame from a real clip for previews and eval.
 
 What ``paper`` follows exactly: 32 frames, 64x64, RGB; latent 2x4x4x512 from z in R^100 ~ N(0, I); five
 generator layers with batch norm + ReLU and a tanh output; five 4x4x4 stride-2 critic convolutions with

@@ -16,6 +16,7 @@ def train(
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Named config preset of the plugin (default: its default, usually 'small')."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="TOML file of config values (a [PLUGIN] table or top-level keys)."),
     sets: Optional[List[str]] = typer.Option(None, "--set", help="Override one config value: --set lr=1e-4 (repeatable)."),
+    condition: Optional[str] = typer.Option(None, "--condition", help="Models that condition on a chosen frame (wgan3d-cond): middle or first; short for --set condition=..."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Total training steps (default: the config's `steps`)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Train this many passes over the data instead of --steps."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Clips per batch (per process under torchrun)."),
@@ -47,6 +48,8 @@ def train(
 
       vidsynth train cvae ~/videos --set lr=5e-4 --set batch_size=32 --device cuda
 
+      vidsynth train wgan3d-cond ~/videos --preset paper-gp --condition middle
+
       vidsynth train cvae --resume runs/cvae-20250101-120000 --steps 20000
 
       torchrun --nproc-per-node 4 -m vidsynth train wgan3d builtin:bouncing-balls
@@ -61,12 +64,21 @@ def train(
 
     model = get_registry().model(plugin)
     data_source = data
+    if condition is not None:
+        import dataclasses
+
+        from vidsynth.model import Task
+
+        if model.task is Task.UNCONDITIONAL or "condition" not in {f.name for f in dataclasses.fields(model.Config)}:
+            raise VidsynthError(f"{model.name} has no choice of conditioning frame; --condition applies to models "
+                                "such as wgan3d-cond")
     if resume is not None:
         info = read_run_config(resume)
         if info["plugin"] != plugin:
             raise VidsynthError(f"run {resume} is a {info['plugin']} run, not {plugin}")
         fixed = [flag for flag, given in (("--preset", preset), ("--config", config_file), ("--set", sets),
-                                           ("--batch-size", batch_size), ("--run-dir", run_dir)) if given]
+                                           ("--condition", condition), ("--batch-size", batch_size),
+                                           ("--run-dir", run_dir)) if given]
         if fixed:
             raise VidsynthError(
                 f"--resume continues a run with its saved config; {', '.join(fixed)} cannot change it (start a new run instead)"
@@ -80,6 +92,8 @@ def train(
         if steps is None and epochs is None:
             steps = info.get("trainer", {}).get("steps", config.steps)
     else:
+        if condition is not None:
+            sets = [*(sets or []), f"condition={condition}"]
         config = build_config(model, preset, config_file, sets, steps=steps, batch_size=batch_size)
     if not data_source:
         raise VidsynthError("DATA is missing: give a folder of videos, a prepared cache or builtin:NAME")
