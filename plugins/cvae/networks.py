@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vidsynth.nn.encoders import ImageEncoder, VideoEncoder, activation
-from vidsynth.nn.motion import block_matching_flow, candidate_grid, warp
+from vidsynth.nn.motion import BlockMatchingBlend, warp
 
 #: Spatial kernel and stride of the five transposed Conv3D layers of Table 1 (L3..L7).
 SPATIAL_KERNELS = (2, 2, 2, 4, 4)
@@ -113,7 +113,7 @@ def motion_interpolation(keyframes: Tensor, flow: Tensor, frames: int) -> Tensor
     return video.transpose(1, 2)
 
 
-class CostVolumeMotion(nn.Module):
+class CostVolumeMotion(BlockMatchingBlend):
     """A motion-aware base video: the linear interpolation, moved part of the way towards an interpolation
     along estimated motion paths. Two learned numbers, nothing else to fit.
 
@@ -129,22 +129,9 @@ class CostVolumeMotion(nn.Module):
     +0.22 +- 0.07). ``alpha`` starts at 0 (the model starts at the baseline) and is learned with ``tau``.
     """
 
-    def __init__(self, radius: float = 3.0, step: float = 1.0, window: int = 9, tau: float = 3e-3, alpha_scale: float = 8.0) -> None:
-        super().__init__()
-        self.register_buffer("candidates", candidate_grid(radius, step), persistent=False)
-        self.window = window
-        self.log_tau = nn.Parameter(torch.tensor(math.log(tau)))
-        self.alpha_raw = nn.Parameter(torch.zeros(()))
-        self.alpha_scale = alpha_scale  # alpha = scale * raw: Adam then moves alpha ~scale x lr per step
-
-    @property
-    def alpha(self) -> Tensor:
-        return self.alpha_scale * self.alpha_raw
-
     def flow(self, keyframes: Tensor) -> Tensor:
         """``[B, C, 2, H, W]`` -> soft-argmin displacement ``[B, 2, H, W]`` in pixels (first -> last)."""
-        return block_matching_flow(keyframes[:, :, 0], keyframes[:, :, 1], self.candidates, self.window,
-                                   self.log_tau.exp())
+        return self.flow_between(keyframes[:, :, 0], keyframes[:, :, 1])
 
     def forward(self, keyframes: Tensor, frames: int) -> Tensor:
         lerp = linear_interpolation(keyframes, frames)

