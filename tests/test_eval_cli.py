@@ -74,6 +74,17 @@ def test_a_missing_detector_file_is_a_one_line_error_that_says_what_to_get(tmp_p
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--samples", "0"], "error: --samples must be at least 1"),
+    (["--samples", "2"], "it does not combine with an unconditional one"),
+])
+def test_bad_samples_are_one_line_errors_before_any_run_is_loaded(tmp_path, args, message):
+    result = run_vidsynth(["eval", "tiny", "builtin:tiny-squares", "-o", str(tmp_path / "r"), *args],
+                          env=env(tmp_path))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1 and message in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
 def test_an_existing_report_is_not_replaced_without_force(tmp_path):
     out = tmp_path / "r"
     out.mkdir()

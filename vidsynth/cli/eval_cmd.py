@@ -68,6 +68,11 @@ def eval_command(
     model = get_registry().model(plugin)
     if n is not None and n < 2:
         raise VidsynthError(f"-n must be at least 2 (intervals need two clips), got {n}")
+    if samples < 1:
+        raise VidsynthError(f"--samples must be at least 1, got {samples}")
+    if samples > 1 and (mean or model.task.value == "unconditional"):
+        raise VidsynthError("--samples averages samples of a conditional model; it does not combine with "
+                            + ("--mean" if mean else "an unconditional one"))
     if videos < 0:
         raise VidsynthError(f"--videos must be >= 0, got {videos}")
     for flag, path, help_text in (("--detector", detector, I3D_HELP), ("--inception", inception, INCEPTION_HELP)):
