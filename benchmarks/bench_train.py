@@ -1,0 +1,132 @@
+"""Training-step throughput of each model plugin: device, precision and ``torch.compile`` side by side.
+
+Times ``ModelPlugin.train_step`` exactly as the trainer calls it (same Runtime, TrainContext, optimisers,
+autocast and compile wrapping) on random clips of the config's shape, so data loading is left out. Each
+setting: ``--warmup`` untimed steps (compilation happens there), then ``--steps`` timed steps, the device
+synchronised before and after. Prints one row per (plugin, preset, device, precision, compile) and the
+ratios to the first setting of the same plugin and preset.
+
+    python benchmarks/bench_train.py                                  # every plugin, small, this machine's best device
+    python benchmarks/bench_train.py --plugins wgan3d,convlstm --presets small,paper \\
+        --settings cuda:fp32,cuda:bf16,cuda:bf16:compile,cpu:fp32 --json out.json
+
+A setting is ``DEVICE:PRECISION[:compile]``. manifold-traverse is timed in both phases (``-p1``/``-p2``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from typing import Any
+
+import torch
+
+from vidsynth.errors import VidsynthError
+from vidsynth.plugins import get_registry
+from vidsynth.runtime import Runtime
+from vidsynth.tensors import clips_to_model
+from vidsynth.trainer import TrainContext
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_steps(plugin: Any, preset: str, setting: str, steps: int, warmup: int, start_step: int = 0,
+               batch_size: int | None = None) -> dict[str, Any]:
+    parts = setting.split(":")
+    device, precision = parts[0], parts[1]
+    if device == "cuda" and len(parts) > 2 and parts[2].isdigit():  # cuda:0:bf16
+        device, precision, parts = f"cuda:{parts[1]}", parts[2], parts[1:]
+    compile_ = "compile" in parts[2:]
+    overrides = {"batch_size": batch_size} if batch_size else {}
+    config = plugin.make_config(preset, overrides)
+    with Runtime(device=device, precision=precision, seed=0, compile=compile_) as rt:
+        bare = {name: rt.to_device(m).train() for name, m in plugin.build(config).items()}
+        optimizers = plugin.optimizers(bare, config)
+        scalers = {n: s for n in optimizers if (s := rt.make_scaler()) is not None}
+        modules = {name: rt.wrap(m) for name, m in bare.items()}
+        ctx = TrainContext(modules, bare, optimizers, config, rt, scalers)
+        shape = (config.batch_size, config.frames, config.size, config.size, config.channels)
+        clips = torch.randint(0, 256, shape, dtype=torch.uint8)
+        video = rt.prepare_input(clips_to_model(clips, rt.device))
+        params = sum(p.numel() for m in bare.values() for p in m.parameters())
+        if rt.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(rt.device)
+        for i in range(warmup):
+            ctx.step = start_step + i
+            plugin.train_step(ctx, video)
+        _sync(rt.device)
+        t0 = time.perf_counter()
+        for i in range(steps):
+            ctx.step = start_step + warmup + i
+            plugin.train_step(ctx, video)
+        _sync(rt.device)
+        seconds = (time.perf_counter() - t0) / steps
+        peak = torch.cuda.max_memory_allocated(rt.device) / 2**20 if rt.device.type == "cuda" else None
+        return {
+            "device": str(rt.device), "precision": rt.precision, "compile": compile_,
+            "threads": torch.get_num_threads() if rt.device.type == "cpu" else None,
+            "batch": config.batch_size, "params_M": params / 1e6, "ms_per_step": 1000 * seconds,
+            "clips_per_s": config.batch_size / seconds, "peak_MiB": peak,
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--plugins", default="cvae,cgan,wgan3d,wgan3d-cond,pix2pix-chain,convlstm,manifold-traverse")
+    ap.add_argument("--presets", default="small")
+    ap.add_argument("--settings", default=None, help="comma-separated DEVICE:PRECISION[:compile] (default: "
+                    "cuda:fp32,cuda:bf16,cuda:bf16:compile with a GPU, else cpu:fp32)")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--batch-size", type=int, default=None, help="override every config's batch size")
+    ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    args = ap.parse_args(argv)
+    settings = (args.settings or ("cuda:fp32,cuda:bf16,cuda:bf16:compile" if torch.cuda.is_available()
+                                  else "cpu:fp32")).split(",")
+    registry = get_registry()
+    print(f"# torch {torch.__version__}, python {platform.python_version()}, {platform.machine()}, "
+          f"{torch.get_num_threads()} CPU threads"
+          + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"))
+    print("| plugin | preset | device | precision | compile | batch | params (M) | ms/step | clips/s | vs first | peak GPU MiB |")
+    print("|---|---|---|---|---|---:|---:|---:|---:|---:|---:|")
+    rows = []
+    for name in args.plugins.split(","):
+        plugin = registry.model(name)
+        for preset in args.presets.split(","):
+            if preset not in plugin.presets:
+                continue
+            phases = [("", 0)]
+            if name == "manifold-traverse":
+                cfg = plugin.make_config(preset, {})
+                phases = [("-p1", 0), ("-p2", cfg.frame_steps)]
+            for suffix, start in phases:
+                first = None
+                for setting in settings:
+                    try:
+                        row = time_steps(plugin, preset, setting, args.steps, args.warmup, start, args.batch_size)
+                    except (VidsynthError, RuntimeError) as exc:
+                        print(f"| {name}{suffix} | {preset} | {setting} | failed: {str(exc).splitlines()[0][:120]} |")
+                        sys.stdout.flush()
+                        continue
+                    first = first or row["ms_per_step"]
+                    row.update(plugin=name + suffix, preset=preset, vs_first=first / row["ms_per_step"])
+                    rows.append(row)
+                    peak = f"{row['peak_MiB']:.0f}" if row["peak_MiB"] is not None else "-"
+                    print(f"| {row['plugin']} | {preset} | {row['device']} | {row['precision']} | "
+                          f"{'yes' if row['compile'] else 'no'} | {row['batch']} | {row['params_M']:.2f} | "
+                          f"{row['ms_per_step']:.1f} | {row['clips_per_s']:.1f} | {row['vs_first']:.2f}x | {peak} |")
+                    sys.stdout.flush()
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
