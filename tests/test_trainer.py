@@ -81,6 +81,20 @@ def test_resume_refuses_another_config(tmp_path, tiny_registry):
         train_tiny(tmp_path, tiny_registry, steps=4, sets=["width=16"], resume=True)
 
 
+def test_resume_accepts_a_run_saved_before_a_config_key_existed(tmp_path, tiny_registry):
+    """A newer plugin version adds a config key (its default keeps the old behaviour): an older run, whose
+    config.json lacks it, still resumes; a key the run did save must still match."""
+    train_tiny(tmp_path, tiny_registry, steps=2)
+    path = tmp_path / "run" / "config.json"
+    info = json.loads(path.read_text())
+    del info["config"]["poison_step"]  # as written by a version without that key
+    path.write_text(json.dumps(info))
+    result = train_tiny(tmp_path, tiny_registry, steps=4, resume=True)
+    assert (result.status, result.step) == ("finished", 4)
+    with pytest.raises(TrainingError, match="width is 16 here but 8"):
+        train_tiny(tmp_path, tiny_registry, steps=6, sets=["width=16"], resume=True)
+
+
 def test_nan_loss_stops_with_step_and_loss_and_keeps_the_last_good_checkpoint(tmp_path, tiny_registry):
     with pytest.raises(TrainingError) as info:
         train_tiny(tmp_path, tiny_registry, steps=10, sets=["poison_step=4"], checkpoint_every=2)

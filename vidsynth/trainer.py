@@ -344,7 +344,9 @@ class Trainer:
             raise TrainingError(f"run {self.run_dir} is a {saved['plugin']} run, not {name}")
         ours = {k: v for k, v in self.config.to_dict().items() if k != "steps"}
         theirs = {k: v for k, v in saved["config"].items() if k != "steps"}
-        changed = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+        # A key missing from the saved config came with a newer version of the plugin; its default is what
+        # the run was trained with (new options default to the old behaviour), so only saved keys must match.
+        changed = sorted(k for k in theirs if ours.get(k) != theirs.get(k))
         if changed:
             k = changed[0]
             raise TrainingError(
