@@ -134,3 +134,56 @@ def test_mode_seeking_loss_is_the_inverse_output_to_noise_distance_ratio():
     moving = out_b.clone().requires_grad_(True)
     mode_seeking_loss(out_a, moving, z_a, z_b).backward()
     assert (moving.grad < 0).all()
+
+
+# -- motion-energy matching ------------------------------------------------------------------------
+def test_motion_energy_is_zero_for_still_clips_and_the_mean_frame_difference_otherwise():
+    from vidsynth.nn.losses import motion_energy
+
+    still = torch.rand(2, 1, 1, 8, 8).expand(2, 1, 5, 8, 8)
+    assert motion_energy(still).item() == 0.0
+    ramp = torch.arange(5.0).view(1, 1, 5, 1, 1).expand(2, 3, 5, 4, 4) * 0.25  # each step +0.25 everywhere
+    assert motion_energy(ramp).item() == pytest.approx(0.25)
+
+
+def test_motion_matching_loss_is_zero_at_the_datas_energy_and_pushes_still_clips_to_move():
+    from vidsynth.nn.losses import motion_energy, motion_matching_loss
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.rand(4, 1, 6, 8, 8, generator=g) * 2 - 1
+    same_energy = real.flip(0)  # other clips, the same batch energy
+    assert motion_matching_loss(same_energy, real).item() == pytest.approx(0.0, abs=1e-10)
+    still = torch.rand(4, 1, 1, 8, 8, generator=g).expand(4, 1, 6, 8, 8).clone().requires_grad_(True)
+    loss = motion_matching_loss(still, real)
+    assert loss.item() == pytest.approx(1.0)  # (0 / E_real - 1)^2
+    real.requires_grad_(True)
+    half = (0.5 * real).detach().requires_grad_(True)  # half the energy: (0.5 - 1)^2
+    assert motion_matching_loss(half, real).item() == pytest.approx(0.25, rel=1e-5)
+    motion_matching_loss(half, real).backward()
+    assert real.grad is None  # the data is only a target
+    # one gradient step on the half-energy clips moves their energy towards the data's
+    before = motion_energy(half).item()
+    stepped = half - 0.05 * half.grad
+    assert before < motion_energy(stepped).item() < motion_energy(real).item()
+
+
+def test_mode_seeking_term_draws_a_second_noise_and_compares_the_made_frames_only():
+    from vidsynth.nn.losses import mode_seeking_loss, mode_seeking_term
+
+    weight = torch.randn(4, 2 * 3 * 5)
+
+    def generate(z):  # a "video" [B, 2, 3, 1, 5] that depends on z; frame 0 is the same for every z
+        video = (z @ weight).view(-1, 2, 3, 1, 5).clone()
+        video[:, :, 0] = 1.0
+        return video
+
+    z = torch.randn(6, 4)
+    out = generate(z)
+    torch.manual_seed(7)
+    term = mode_seeking_term(generate, out, z, skip_frames=1)
+    torch.manual_seed(7)
+    z2 = torch.randn_like(z)
+    assert term.item() == pytest.approx(mode_seeking_loss(out[:, :, 1:], generate(z2)[:, :, 1:], z, z2).item())
+    torch.manual_seed(7)
+    with_given = mode_seeking_term(generate, out, z)  # frame 0 included: the same difference spread thinner
+    assert with_given.item() > term.item()

@@ -192,12 +192,9 @@ class ConvLSTMGAN(ModelPlugin):
                 g_loss = wasserstein_generator_loss(D(fake).float())
             losses["generator"] = g_loss.item()
             if c.diversity_weight > 0:
-                from vidsynth.nn.losses import mode_seeking_loss
+                from vidsynth.nn.losses import mode_seeking_term
 
-                z2 = torch.randn(b, c.z_dim, device=ctx.device)
-                with ctx.autocast():
-                    other = G(frame, z2, t)
-                ms = mode_seeking_loss(fake[:, :, 1:].float(), other[:, :, 1:].float(), z, z2)
+                ms = mode_seeking_term(lambda z2: G(frame, z2, t), fake, z, ctx.autocast, skip_frames=1)
                 g_loss = g_loss + c.diversity_weight * ms
                 losses["mode_seeking"] = ms.item()
             if c.rec_weight > 0:

@@ -292,12 +292,9 @@ class WGAN3D(ModelPlugin):
                 g_loss = g_loss + c.l2_weight * l2
                 losses["l2"] = l2.item()
             if frame is not None and c.diversity_weight > 0:
-                from vidsynth.nn.losses import mode_seeking_loss
+                from vidsynth.nn.losses import mode_seeking_term
 
-                z2 = torch.randn(b, c.z_dim, device=ctx.device)
-                with ctx.autocast():
-                    other = G(z2, frame, paste=False)
-                ms = mode_seeking_loss(raw.float(), other.float(), z, z2)
+                ms = mode_seeking_term(lambda z2: G(z2, frame, paste=False), raw, z, ctx.autocast)
                 g_loss = g_loss + c.diversity_weight * ms
                 losses["mode_seeking"] = ms.item()
             ctx.optimize("generator", g_loss)

@@ -8,6 +8,8 @@ loss here returns a scalar that the caller *minimises* (the critic's loss too), 
 
 from __future__ import annotations
 
+import contextlib
+from contextlib import AbstractContextManager
 from typing import Callable
 
 import torch
@@ -97,3 +99,36 @@ def mode_seeking_loss(out_a: Tensor, out_b: Tensor, z_a: Tensor, z_b: Tensor, ep
     (L1/L2 to one true future) push it to do."""
     ratio = (out_a - out_b).abs().flatten(1).mean(1) / (z_a - z_b).abs().flatten(1).mean(1)
     return (1.0 / (ratio + eps)).mean()
+
+
+
+def mode_seeking_term(
+    generate: Callable[[Tensor], Tensor],
+    out: Tensor,
+    z: Tensor,
+    autocast: Callable[[], AbstractContextManager] = contextlib.nullcontext,
+    skip_frames: int = 0,
+) -> Tensor:
+    """:func:`mode_seeking_loss` of a generator step: ``out = generate(z)`` was already made; this draws a
+    second noise like ``z``, generates again for the same condition (inside ``autocast()``), and compares
+    the two videos ``[B, C, T, H, W]`` from frame ``skip_frames`` on (a frame that is given, not made, says
+    nothing about the noise)."""
+    z2 = torch.randn_like(z)
+    with autocast():
+        other = generate(z2)
+    return mode_seeking_loss(out[:, :, skip_frames:].float(), other[:, :, skip_frames:].float(), z, z2)
+
+# -- Motion-energy matching (moment matching on temporal differences) --------------------------------------
+def motion_energy(video: Tensor) -> Tensor:
+    """Mean absolute difference between consecutive frames of ``[B, C, T, H, W]`` clips: a scalar that is 0
+    for still videos and grows with how much (and how fast) things move."""
+    return (video[:, :, 1:] - video[:, :, :-1]).abs().mean()
+
+
+def motion_matching_loss(fake: Tensor, real: Tensor, eps: float = 1e-6) -> Tensor:
+    """``(E_fake / E_real - 1)^2`` with ``E`` the batch's :func:`motion_energy`; gradient reaches ``fake``
+    only. A generator term that matches one moment of the data (as feature matching, Salimans et al. 2016,
+    matches a critic's features): it pulls generated clips away from standing still, and from moving more
+    than the data, with a gradient that does not vanish when the critics win."""
+    target = motion_energy(real.detach()).clamp_min(eps)
+    return (motion_energy(fake) / target - 1.0) ** 2
