@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from vidsynth.errors import ConfigError, VidsynthError
+from vidsynth.generate import run_sample
 from vidsynth.metrics.pixel import psnr_per_frame
 from vidsynth.runtime import Runtime
 from vidsynth.tensors import to_unit
@@ -129,8 +130,8 @@ def test_sample_keyframes_match_the_inputs_and_seeds_reproduce():
             p.add_(0.05 * torch.randn(p.shape, generator=g))
     condition = clips(config, n=1)[:, :, [0, -1]]
 
-    def draw(seed, **kw):
-        return PLUGIN.sample(modules, config, condition, 2, torch.Generator().manual_seed(seed), **kw)
+    def draw(seed, frames=None, mean=False, **options):
+        return run_sample(PLUGIN, modules, config, condition, 2, seed, frames=frames, mean=mean, options=options)
 
     out = draw(0)
     assert out.shape == (2, 3, 8, 16, 16) and out.min() >= -1 and out.max() <= 1
@@ -144,4 +145,4 @@ def test_sample_keyframes_match_the_inputs_and_seeds_reproduce():
 def test_sample_rejects_a_condition_of_the_wrong_size():
     config = PLUGIN.make_config("small", TINY)
     with pytest.raises(VidsynthError, match="16x16"):
-        PLUGIN.sample(PLUGIN.build(config), config, torch.zeros(1, 3, 2, 8, 8), 1, torch.Generator())
+        run_sample(PLUGIN, PLUGIN.build(config), config, torch.zeros(1, 3, 2, 8, 8), 1, seed=0)

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from vidsynth.errors import ConfigError, VidsynthError
+from vidsynth.generate import run_sample
 from vidsynth.runtime import Runtime
 from vidsynth.trainer import TrainContext
 from vidsynth_plugins.convlstm import ConvLSTMGAN
@@ -33,11 +34,9 @@ def clips(config, n=4, seed=0):
     return torch.rand(n, config.channels, config.frames, config.size, config.size, generator=g) * 2 - 1
 
 
-def sample(modules, config, condition, n, seed, **kw):
-    for m in modules.values():
-        m.eval()
-    with torch.no_grad():
-        return PLUGIN.sample(modules, config, condition, n, torch.Generator().manual_seed(seed), **kw)
+def sample(modules, config, condition, n, seed, frames=None, mean=False, **options):
+    """Through the core's run_sample: eval mode, no gradients, the condition checked and expanded."""
+    return run_sample(PLUGIN, modules, config, condition, n, seed, frames=frames, mean=mean, options=options)
 
 
 def test_paper_preset_makes_16_frames_of_128x128_with_five_convlstm_layers_and_a_five_conv_critic():
@@ -124,7 +123,7 @@ def test_the_convlstm_unrolls_past_the_training_length():
     assert not torch.allclose(long[:, :, same : config.frames], short[:, :, same:], atol=1e-6)
     with pytest.raises(VidsynthError, match="at least 2 frames"):
         sample(modules, config, first, 1, seed=0, frames=1)
-    with pytest.raises(VidsynthError, match="needs one first frame per video"):
+    with pytest.raises(VidsynthError, match="needs exactly 1 input image"):
         sample(modules, config, None, 1, seed=0)
 
 

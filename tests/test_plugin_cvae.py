@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from vidsynth.errors import ConfigError, VidsynthError
+from vidsynth.generate import run_sample
 from vidsynth.runtime import Runtime
 from vidsynth.trainer import TrainContext
 from vidsynth_plugins.cvae import CVAE, augment_clips
@@ -149,7 +150,7 @@ def test_untrained_residual_model_is_exactly_the_linear_interpolation():
     torch.manual_seed(0)
     modules = PLUGIN.build(config)
     condition = clips(config, n=2)[:, :, [0, -1]]
-    out = PLUGIN.sample(modules, config, condition, 2, torch.Generator().manual_seed(0))
+    out = run_sample(PLUGIN, modules, config, condition, 2, seed=0)
     expected = linear_interpolation((condition + 1) / 2, config.frames) * 2 - 1
     assert torch.allclose(out, expected, atol=1e-6)
 
@@ -160,7 +161,7 @@ def test_keyframes_of_samples_equal_the_inputs_whatever_the_weights():
     modules = PLUGIN.build(config)
     perturb_(modules["model"])
     condition = clips(config, n=1)[:, :, [0, -1]]
-    out = PLUGIN.sample(modules, config, condition, 3, torch.Generator().manual_seed(0))
+    out = run_sample(PLUGIN, modules, config, condition, 3, seed=0)
     assert out.shape == (3, 3, 8, 16, 16)
     assert torch.allclose(out[:, :, 0], condition[:, :, 0].expand(3, -1, -1, -1), atol=1e-6)
     assert torch.allclose(out[:, :, -1], condition[:, :, 1].expand(3, -1, -1, -1), atol=1e-6)
@@ -228,8 +229,8 @@ def test_sampling_is_deterministic_given_a_seed_and_mean_ignores_it():
     perturb_(modules["model"])
     condition = clips(config, n=1)[:, :, [0, -1]]
 
-    def draw(seed, **kw):
-        return PLUGIN.sample(modules, config, condition, 2, torch.Generator().manual_seed(seed), **kw)
+    def draw(seed, frames=None, mean=False, **options):
+        return run_sample(PLUGIN, modules, config, condition, 2, seed, frames=frames, mean=mean, options=options)
 
     assert torch.equal(draw(3), draw(3))
     assert not torch.equal(draw(3), draw(4))
@@ -242,10 +243,9 @@ def test_sampling_is_deterministic_given_a_seed_and_mean_ignores_it():
 def test_sample_rejects_conditions_that_do_not_fit_the_model():
     config = PLUGIN.make_config("small", TINY)
     modules = PLUGIN.build(config)
-    g = torch.Generator()
     with pytest.raises(VidsynthError, match="16x16"):
-        PLUGIN.sample(modules, config, torch.zeros(1, 3, 2, 32, 32), 1, g)
+        run_sample(PLUGIN, modules, config, torch.zeros(1, 3, 2, 32, 32), 1, seed=0)
     with pytest.raises(VidsynthError, match="2 input images"):
-        PLUGIN.sample(modules, config, torch.zeros(1, 3, 1, 16, 16), 1, g)
+        run_sample(PLUGIN, modules, config, torch.zeros(1, 3, 1, 16, 16), 1, seed=0)
     with pytest.raises(VidsynthError, match="exactly 8 frames"):
-        PLUGIN.sample(modules, config, torch.zeros(1, 3, 2, 16, 16), 1, g, frames=12)
+        run_sample(PLUGIN, modules, config, torch.zeros(1, 3, 2, 16, 16), 1, seed=0, frames=12)

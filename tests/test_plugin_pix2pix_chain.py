@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from vidsynth.errors import ConfigError, VidsynthError
+from vidsynth.generate import run_sample
 from vidsynth.nn.patchgan import PatchDiscriminator, patch_receptive_field
 from vidsynth.nn.unet import UNet
 from vidsynth.runtime import Runtime
@@ -222,8 +223,8 @@ def sample(config, condition, n=2, seed=0, modules=None, **options):
     if modules is None:
         torch.manual_seed(1)
         modules = {k: m.eval() for k, m in PLUGIN.build(config).items()}
-    with torch.no_grad():
-        return PLUGIN.sample(modules, config, condition, n, torch.Generator().manual_seed(seed), **options)
+    frames, mean = options.pop("frames", None), options.pop("mean", False)
+    return run_sample(PLUGIN, modules, config, condition, n, seed, frames=frames, mean=mean, options=options)
 
 
 def test_chained_sample_starts_with_the_start_image_and_has_the_asked_length():
@@ -292,7 +293,7 @@ def test_dropout_option_gives_seeded_stochastic_chains():
 
 def test_bad_conditions_are_clear_errors():
     config = tiny_config()
-    with pytest.raises(VidsynthError, match="start image"):
+    with pytest.raises(VidsynthError, match="at least 1 input image"):
         sample(config, None)
     with pytest.raises(VidsynthError, match="1-channel 8x8"):
         sample(config, torch.zeros(1, 3, 1, 8, 8))

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from vidsynth.errors import ConfigError, VidsynthError
+from vidsynth.generate import run_sample
 from vidsynth.runtime import Runtime
 from vidsynth.trainer import TrainContext
 from vidsynth_plugins.wgan3d import WGAN3D, WGAN3DConditional
@@ -37,11 +38,9 @@ def clips(config, n=4, seed=0):
     return torch.rand(n, config.channels, config.frames, config.size, config.size, generator=g) * 2 - 1
 
 
-def sample(plugin, modules, config, condition, n, seed, **kw):
-    for m in modules.values():
-        m.eval()
-    with torch.no_grad():
-        return plugin.sample(modules, config, condition, n, torch.Generator().manual_seed(seed), **kw)
+def sample(plugin, modules, config, condition, n, seed, frames=None, mean=False, **options):
+    """Through the core's run_sample: eval mode, no gradients, the condition checked and expanded."""
+    return run_sample(plugin, modules, config, condition, n, seed, frames=frames, mean=mean, options=options)
 
 
 # -- shapes of every preset ---------------------------------------------------------------------
@@ -192,7 +191,7 @@ def test_conditional_samples_contain_the_given_frame_where_the_config_puts_it(wh
     video = sample(plugin, modules, config, condition, 2, seed=0)
     assert torch.equal(video[:, :, index], condition[:, :, 0])
     assert not torch.equal(video[:, :, index - 1], condition[:, :, 0])
-    with pytest.raises(VidsynthError, match="needs one conditioning frame per video"):
+    with pytest.raises(VidsynthError, match="needs exactly 1 input image"):
         sample(plugin, modules, config, None, 2, seed=0)
 
 

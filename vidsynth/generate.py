@@ -68,7 +68,10 @@ def run_sample(
     mean: bool = False,
     options: dict[str, Any] | None = None,
 ) -> torch.Tensor:
-    """``plugin.sample`` in eval mode, without gradients, seeded; returns a checked ``[n, C, T, H, W]``."""
+    """``plugin.sample`` in eval mode, without gradients, seeded; returns a checked ``[n, C, T, H, W]``.
+
+    The one place a condition is checked (``check_condition``: its kind and shape against the task and
+    the config) and a single condition is expanded to ``n``: plugins get ``[n, C, K, H, W]`` or None."""
     import torch
 
     if n < 1:
@@ -76,6 +79,7 @@ def run_sample(
     if frames is not None and frames < 1:
         raise VidsynthError(f"--frames must be >= 1, got {frames}")
     opts = check_options(plugin, options or {})
+    check_condition(plugin, config, condition)
     device = module_device(modules)
     if condition is not None:
         condition = condition.to(device)
@@ -146,7 +150,6 @@ def generate(
     ``condition``: None, or ``[1 or n, C, K, H, W]`` in ``[-1, 1]`` (``vidsynth.tensors.images_to_condition``).
     ``options``: the plugin's ``sample_options`` (strings are typed like ``--option key=value``).
     """
-    check_condition(loaded.plugin, loaded.config, condition)
     return run_sample(
         loaded.plugin, loaded.modules, loaded.config, condition, n, seed, frames=frames, mean=mean, options=options
     )

@@ -265,6 +265,10 @@ class ModelPlugin:
     ) -> Any:
         """Generate ``n`` videos [n, C, T, H, W] in [-1, 1]; ``condition`` is [n, C, K, H, W] or None.
 
+        The core (``vidsynth.generate.run_sample``) has already checked the condition against the task (K
+        frames, or None when unconditional) and the config (channels, size) and expanded it to ``n``;
+        check here only what is particular to the model (e.g. which ``frames`` it can make).
+
         ``generator`` is a ``torch.Generator`` on the modules' device: draw all noise from it so that a seed
         gives the same video. ``options`` always holds ``frames`` (int or None: the config's length) and
         ``mean`` (bool: the deterministic best guess, e.g. z = 0), plus this plugin's ``sample_options``.

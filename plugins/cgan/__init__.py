@@ -57,7 +57,7 @@ from vidsynth_plugins.cvae import (
     build_generator,
     build_image_encoder,
     check_keyframe_config,
-    keyframe_condition,
+    check_keyframe_frames,
 )
 
 
@@ -183,7 +183,8 @@ class CGAN(ModelPlugin):
         from vidsynth.tensors import from_unit, to_unit
 
         c: CGANConfig = config  # type: ignore[assignment]
-        keys = keyframe_condition(condition, c, n, self.name, frames)
+        check_keyframe_frames(c, self.name, frames)
+        keys = condition
         if mean:
             z = torch.zeros(n, c.z_dim, device=keys.device)
         else:

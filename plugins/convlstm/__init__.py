@@ -221,10 +221,6 @@ class ConvLSTMGAN(ModelPlugin):
 
         G = modules["generator"]
         device = next(G.parameters()).device
-        want = (n, config.channels, 1, config.size, config.size)
-        if condition is None or tuple(condition.shape) != want:
-            got = None if condition is None else list(condition.shape)
-            raise VidsynthError(f"convlstm needs one first frame per video, shape {list(want)}; got {got}")
         frames = config.frames if frames is None else frames
         if frames < 2:
             raise VidsynthError(f"convlstm makes at least 2 frames (the given one and one more), not {frames}")

@@ -246,7 +246,8 @@ class CVAE(ModelPlugin):
         from vidsynth.tensors import from_unit, to_unit
 
         c: CVAEConfig = config  # type: ignore[assignment]
-        keys = keyframe_condition(condition, c, n, self.name, frames)
+        check_keyframe_frames(c, self.name, frames)
+        keys = condition
         model = modules["model"]
         if mean or temperature == 0:
             z = torch.zeros(n, c.z_dim, device=keys.device)
@@ -315,30 +316,13 @@ def augment_clips(x: Any) -> Any:
     return torch.where(reverse.view(b, 1, 1, 1, 1), x.flip(2), x)
 
 
-def keyframe_condition(condition: Any, config: ModelConfig, n: int, name: str, frames: int | None) -> Any:
-    """Check a keyframes condition ``[1 or n, C, 2, H, W]`` against the config; expand it to ``n``.
-
-    Shared with ``cgan``. Raises ``VidsynthError`` with one line on a mismatch.
-    """
+def check_keyframe_frames(config: ModelConfig, name: str, frames: int | None) -> None:
+    """The seed-001 generators make exactly ``config.frames`` frames (shared with ``cgan``)."""
     if frames is not None and frames != config.frames:
         raise VidsynthError(
             f"{name} generates exactly {config.frames} frames (fixed by its 3D-conv generator); "
             f"got --frames {frames}"
         )
-    if condition is None or condition.dim() != 5 or condition.shape[2] != 2:
-        shape = None if condition is None else tuple(condition.shape)
-        raise VidsynthError(f"{name} needs 2 input images (first and last frame), got a condition of shape {shape}")
-    _, ch, _, h, w = condition.shape
-    if ch != config.channels or h != config.size or w != config.size:
-        raise VidsynthError(
-            f"{name} was trained on {config.channels}-channel {config.size}x{config.size} frames; "
-            f"the input images are {ch}-channel {h}x{w}"
-        )
-    if condition.shape[0] == n:
-        return condition
-    if condition.shape[0] == 1:
-        return condition.expand(n, -1, -1, -1, -1)
-    raise VidsynthError(f"{name}: {condition.shape[0]} conditions for {n} samples")
 
 
 @vidsynth.hookimpl

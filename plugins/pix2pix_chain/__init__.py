@@ -221,24 +221,11 @@ class Pix2PixChain(ModelPlugin):
 
         from vidsynth_plugins.pix2pix_chain.chain import chain, dropout_noise
 
-        if condition is None or condition.dim() != 5 or condition.shape[2] < 1:
-            raise VidsynthError("pix2pix-chain needs at least one start image (--in start.png)")
-        want = (config.channels, config.size, config.size)
-        got = (condition.shape[1], *condition.shape[3:])
-        if got != want:
-            raise VidsynthError(
-                f"pix2pix-chain was trained on {want[0]}-channel {want[1]}x{want[2]} frames, the start images are "
-                f"{got[0]}-channel {got[1]}x{got[2]}"
-            )
         length = frames or config.frames
         if length <= condition.shape[2]:
             raise VidsynthError(
                 f"asked for {length} frames but {condition.shape[2]} are given; ask for more (--frames)"
             )
-        if condition.shape[0] == 1 and n > 1:
-            condition = condition.expand(n, *condition.shape[1:])
-        elif condition.shape[0] != n:
-            raise VidsynthError(f"got {condition.shape[0]} conditions for {n} samples")
         g = modules["generator"]
         noise = dropout_noise(g, generator) if dropout and not mean else contextlib.nullcontext()
         with noise:

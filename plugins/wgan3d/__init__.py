@@ -320,13 +320,7 @@ class WGAN3D(ModelPlugin):
                 f"{self.name} generates exactly {config.frames} frames (its 3D convolutions fix the length);"
                 f" leave out --frames or train with --set frames={frames}"
             )
-        frame = None
-        if config.conditional:
-            want = (n, config.channels, 1, config.size, config.size)
-            if condition is None or tuple(condition.shape) != want:
-                got = None if condition is None else list(condition.shape)
-                raise VidsynthError(f"{self.name} needs one conditioning frame per video, shape {list(want)}; got {got}")
-            frame = condition.to(device)
+        frame = condition.to(device) if config.conditional else None
         z = torch.randn(n, config.z_dim, generator=generator, device=device)
         if mean:
             z = torch.zeros_like(z)
