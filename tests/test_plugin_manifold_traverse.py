@@ -3,12 +3,11 @@ across them, the G_V reshape, sampling."""
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 import torch
 import torch.nn.functional as F
 
+from recording import RecordingContext
 from vidsynth import checkpoint as ckpt_io
 from vidsynth.errors import ConfigError, VidsynthError
 from vidsynth.nn.projections import ProjectedFrameCritics, ProjectedVideoCritics, minibatch_std
@@ -224,23 +223,9 @@ def test_losses_are_the_mean_critic_bce_on_fixed_inputs():
     update); g_loss: the mean over critics of -log sigmoid(D_k(fake))."""
     from vidsynth_plugins.manifold_traverse.training import adversarial_step
 
-    seen = {}
     torch.manual_seed(0)
-    built = PLUGIN.build(tiny_config())
-
-    class Recording:
-        modules = built
-
-        def unwrap(self, name):
-            return self.modules[name]
-
-        def autocast(self):
-            return contextlib.nullcontext()
-
-        def optimize(self, name, loss):
-            seen[name] = loss.item()
-
-    ctx = Recording()
+    ctx = RecordingContext(PLUGIN.build(tiny_config()))
+    seen = ctx.seen
     real, fake = torch.rand(4, 1, 16, 16) * 2 - 1, torch.rand(4, 1, 16, 16) * 2 - 1
     out = adversarial_step(ctx, "frame_generator", "frame_critics", real, fake)
     critics = ctx.modules["frame_critics"]
@@ -278,6 +263,32 @@ def test_resume_across_the_phase_boundary_continues_exactly(tmp_path):
     for name in a.modules:
         for (key, p), (_, q) in zip(a.modules[name].state_dict().items(), b.modules[name].state_dict().items()):
             assert torch.equal(p, q), f"{name}.{key}"
+
+
+def test_motion_term_adds_to_the_video_generators_loss_only_when_weighted():
+    from vidsynth.nn.losses import motion_matching_loss
+    from vidsynth_plugins.manifold_traverse.training import adversarial_step
+
+    torch.manual_seed(0)
+    ctx = RecordingContext(PLUGIN.build(tiny_config()))
+    seen = ctx.seen
+    real = torch.rand(2, 1, 8, 16, 16) * 2 - 1
+    fake = 0.3 * real.flip(2)  # less motion than the data
+    plain = adversarial_step(ctx, "video_generator", "video_critics", real, fake)
+    assert "motion_loss" not in plain and seen["video_generator"] == pytest.approx(plain["g_loss"])
+    weighted = adversarial_step(ctx, "video_generator", "video_critics", real, fake, motion_weight=10.0)
+    expected = motion_matching_loss(fake, real).item()
+    assert weighted["motion_loss"] == pytest.approx(expected, rel=1e-5) and expected > 0.4
+    assert seen["video_generator"] == pytest.approx(weighted["g_loss"] + 10.0 * expected, rel=1e-5)
+
+
+def test_small_preset_uses_the_motion_term_and_paper_does_not():
+    assert PLUGIN.make_config("small").motion_weight > 0 and PLUGIN.make_config("paper").motion_weight == 0
+
+
+def test_a_negative_motion_weight_is_a_config_error():
+    with pytest.raises(ConfigError, match="motion_weight"):
+        tiny_config(motion_weight=-1.0)
 
 
 # -- G_V -------------------------------------------------------------------------------------------

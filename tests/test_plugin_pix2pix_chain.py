@@ -3,12 +3,11 @@ horizon, and chained sampling."""
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 import torch
 import torch.nn.functional as F
 
+from recording import RecordingContext
 from vidsynth.errors import ConfigError, VidsynthError
 from vidsynth.generate import run_sample
 from vidsynth.nn.patchgan import PatchDiscriminator, patch_receptive_field
@@ -38,22 +37,9 @@ def context(config, seed=0):
     return TrainContext(modules, modules, PLUGIN.optimizers(modules, config), config, runtime)
 
 
-class Recording:
-    """A context that records the losses given to optimize() and steps nothing."""
-
-    def __init__(self, config, seed=0):
-        torch.manual_seed(seed)
-        self.modules = PLUGIN.build(config)
-        self.config, self.step, self.device, self.seen = config, 0, torch.device("cpu"), {}
-
-    def unwrap(self, name):
-        return self.modules[name]
-
-    def autocast(self):
-        return contextlib.nullcontext()
-
-    def optimize(self, name, loss):
-        self.seen[name] = loss.item()
+def recording(config, seed=0):
+    torch.manual_seed(seed)
+    return RecordingContext(PLUGIN.build(config), config)
 
 
 def moving_square(batch=2, frames=8, size=8, channels=1):
@@ -146,7 +132,7 @@ def test_windows_are_consecutive_frames_of_one_clip():
 def test_losses_match_pix2pix_on_fixed_inputs():
     """D: 0.5 (BCE(D(x, y), 1) + BCE(D(x, G(x)), 0)); G: BCE(D(x, G(x)), 1) + 100 |y - G(x)|_1."""
     config = tiny_config(frames=2)  # one window per clip: frame 0 -> frame 1
-    ctx = Recording(config)
+    ctx = recording(config)
     for m in ctx.modules.values():
         m.eval()  # batch statistics would differ between the step's D calls and ours
     video = moving_square(frames=2)
@@ -190,7 +176,7 @@ def test_k_frame_context_feeds_the_last_k_frames_to_both_networks():
 def test_unrolled_training_feeds_back_its_own_predictions():
     """With unroll 2 the second prediction is made from [true frame 1, predicted frame 2]."""
     config = tiny_config(frames=4, context=2, unroll=2)  # windows of 4 frames: one per clip, at offset 0
-    ctx = Recording(config)
+    ctx = recording(config)
     for m in ctx.modules.values():
         m.eval()
     video = moving_square(frames=4)
@@ -206,7 +192,7 @@ def test_unrolled_training_feeds_back_its_own_predictions():
 def test_unroll_backprop_sends_the_later_losses_into_the_earlier_predictions():
     def generator_grads(backprop, unroll):
         config = tiny_config(frames=4, context=2, unroll=unroll, unroll_backprop=backprop)
-        ctx = Recording(config)
+        ctx = recording(config)
         grads = {}
         ctx.optimize = lambda name, loss: grads.update(
             {name: torch.autograd.grad(loss, list(ctx.modules[name].parameters()), allow_unused=True)})

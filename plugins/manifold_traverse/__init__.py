@@ -46,7 +46,8 @@ FC 100 with tanh; K' = 16 video critics (projection Conv3d(1,1,(1,8,8),s(1,3,3),
 manifold-traverse builtin:bouncing-balls --preset small`` runs both phases in under 20 minutes on a 2-core
 CPU: G_F widths 128-128-64-32 (480k parameters); K = 8 frame critics of 16-32-64 (42k each);
 G_V FC 100-256-512-1024-3840 (5.5M, the LSTM and head as the paper); K' = 4 video critics of 16-32-48
-(135k each); 1,500 phase-1 steps then 1,200 phase-2 steps; plus the two stabilisers below.
+(135k each); 1,500 phase-1 steps then 1,200 phase-2 steps; plus the two stabilisers and the motion term
+below.
 
 Departures from the paper and the authors' code, and why
 ---------------------------------------------------------
@@ -79,9 +80,24 @@ samples one and the same frame, while the critics' loss stayed near chance (1.2-
 
 With both, the spread recovered to 0.20-0.25 by step 320-390 and the frames became ball-like discs.
 
+A motion term in phase 2 (``motion_weight``, 10 in ``small``, 0 in ``paper``): G_V's loss adds
+``motion_weight * (E_fake / E_real - 1)^2``, E being the batch's mean absolute difference between
+consecutive frames (``vidsynth.nn.losses.motion_matching_loss``). Without it, phase 2 of ``small``
+oscillated: the video critics told real from generated clips easily (loss 0.01-0.3), and G_V kept falling
+into near-still videos of good frames (ball speed 0.06-0.6 of real) between phases of real-like motion,
+whatever learning rates, optimiser or weight averaging were tried. The term's gradient does not vanish
+when the critics win, and it ends the still phases: over 4 seeds x 4 checkpoints on a GPU the lowest speed
+went from 0.06 to 0.67 of real, and the checkpoints meeting the ball-count-and-speed bar from 7 to 9 of 16.
+It matches the energy, not the kind, of motion: G_F's latent space fades a ball out and another in where a
+real ball slides, part of the matched energy is such fading, and speed still varies from run to run
+(0.63-1.39 of real; the default command measured 0.76). Tried and not kept (benchmarks/RESULTS.md): an EMA
+of G_V, a linear decay of phase 2's rates, the energy at lags 1-8, a penalty on change that local motion
+cannot explain, latents on G_F's Gaussian shell instead of tanh, 16 video critics, batch 16, fine-tuning
+G_F in phase 2, and a mode-seeking term.
+
 Measured (short runs on this 2-core machine, shared with other jobs; ``small``; 2 threads, OMP_WAIT_POLICY
 =PASSIVE): phase 1 0.11 s/step and phase 2 0.18 s/step at a load average of 4 (0.22 and 0.34-0.46 at 6),
-so the default 1,500 + 1,200 steps take 6.5 to 14 minutes. After 970 phase-1 steps and 330
+so the default 1,500 + 1,200 steps take 6 to 14 minutes. After 970 phase-1 steps and 330
 phase-2 steps (about 5 minutes in all), 16 sampled videos scored, with vidsynth.metrics.physics, ball count
 2.73 / speed 0.0269 frame widths per frame / motion coherence 0.675, against 2.82 / 0.0265 / 0.833 for 16
 real test clips and 2.82 / 0.174 / 0.030 for the same clips shuffled. The full-length quality run is
@@ -133,6 +149,7 @@ class ManifoldTraverseConfig(ModelConfig):
     minibatch_std: bool = False  # critics also see their feature spread over the batch (not in the paper)
     frame_critic_lr: float | None = None  # RMSprop lr of the frame critics; None: `lr` (the paper)
     video_critic_lr: float | None = None  # RMSprop lr of the video critics; None: `lr_video` (the paper)
+    motion_weight: float = 0.0  # phase 2: weight of the motion-energy matching term in G_V's loss (not in the paper)
 
 
 SMALL = {
@@ -146,6 +163,7 @@ SMALL = {
     "video_critics": 4,
     "video_critic_widths": (16, 32, 48),
     "minibatch_std": True,
+    "motion_weight": 10.0,
 }
 
 
@@ -169,6 +187,8 @@ class ManifoldTraverse(ModelPlugin):
                     "lstm_layers", "video_head", "video_critics"):
             if getattr(config, key) < 1:
                 raise ConfigError(f"config key {key!r} must be >= 1, got {getattr(config, key)}")
+        if config.motion_weight < 0:
+            raise ConfigError(f"config key 'motion_weight' must be >= 0, got {config.motion_weight}")
         for key in ("lr", "lr_video", "frame_critic_lr", "video_critic_lr"):
             if getattr(config, key) is not None and getattr(config, key) <= 0:
                 raise ConfigError(f"config key {key!r} must be > 0, got {getattr(config, key)}")

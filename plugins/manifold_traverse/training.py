@@ -9,7 +9,7 @@ from typing import Any, Iterator
 import torch
 from torch import Tensor, nn
 
-from vidsynth.nn.losses import nonsaturating_discriminator_loss, nonsaturating_generator_loss
+from vidsynth.nn.losses import motion_matching_loss, nonsaturating_discriminator_loss, nonsaturating_generator_loss
 from vidsynth_plugins.manifold_traverse.networks import render_video
 
 
@@ -37,14 +37,17 @@ def random_frames(video: Tensor, count: int) -> Tensor:
     return pool[index]
 
 
-def adversarial_step(ctx: Any, generator: str, critics: str, real: Tensor, fake: Tensor) -> dict[str, float]:
+def adversarial_step(
+    ctx: Any, generator: str, critics: str, real: Tensor, fake: Tensor, motion_weight: float = 0.0
+) -> dict[str, float]:
     """One update of the K critics, then one of the generator, on the same fake batch.
 
     Critic loss: the sum over the K discriminators of each one's binary cross-entropy (real vs fake), so
     each gets exactly its own gradient, as if it had its own optimiser. Generator loss: the mean over the
     K discriminators of the non-saturating loss (Neyshabur et al.: the generator fools all of them).
     Real and generated batches go through the critics separately (their minibatch-std channel, when on,
-    describes one kind of batch).
+    describes one kind of batch). ``motion_weight`` > 0 adds that times
+    ``vidsynth.nn.losses.motion_matching_loss`` to the generator loss (videos only).
     """
     count = ctx.unwrap(critics).count
     with ctx.autocast():
@@ -55,8 +58,13 @@ def adversarial_step(ctx: Any, generator: str, critics: str, real: Tensor, fake:
     with frozen(ctx.unwrap(critics)) as bare, ctx.autocast():
         g_logits = bare(fake).float()
     g_loss = nonsaturating_generator_loss(g_logits)
+    stats = {"d_loss": d_loss.item() / count, "g_loss": g_loss.item()}
+    if motion_weight > 0:
+        motion = motion_matching_loss(fake.float(), real.float())
+        stats["motion_loss"] = motion.item()
+        g_loss = g_loss + motion_weight * motion
     ctx.optimize(generator, g_loss)
-    return {"d_loss": d_loss.item() / count, "g_loss": g_loss.item()}
+    return stats
 
 
 def frame_phase_step(ctx: Any, video: Tensor) -> dict[str, float]:
@@ -83,4 +91,5 @@ def video_phase_step(ctx: Any, video: Tensor) -> dict[str, float]:
     noise = torch.randn(video.shape[0], cfg.video_noise, device=ctx.device)
     with ctx.autocast():
         fake = render_video(g_f, ctx.modules["video_generator"](noise))
-    return {"phase": 2.0, **adversarial_step(ctx, "video_generator", "video_critics", video, fake)}
+    stats = adversarial_step(ctx, "video_generator", "video_critics", video, fake, cfg.motion_weight)
+    return {"phase": 2.0, **stats}
