@@ -46,8 +46,8 @@ FC 100 with tanh; K' = 16 video critics (projection Conv3d(1,1,(1,8,8),s(1,3,3),
 manifold-traverse builtin:bouncing-balls --preset small`` runs both phases in under 20 minutes on a 2-core
 CPU: G_F widths 128-128-64-32 (480k parameters); K = 8 frame critics of 16-32-64 (42k each);
 G_V FC 100-256-512-1024-3840 (5.5M, the LSTM and head as the paper); K' = 4 video critics of 16-32-48
-(135k each); 1,500 phase-1 steps then 1,200 phase-2 steps; plus the two stabilisers and the motion term
-below.
+(135k each); 3,000 phase-1 steps then 1,200 phase-2 steps; plus the two stabilisers, the motion term and
+the longer phase 1 below.
 
 Departures from the paper and the authors' code, and why
 ---------------------------------------------------------
@@ -80,28 +80,31 @@ samples one and the same frame, while the critics' loss stayed near chance (1.2-
 
 With both, the spread recovered to 0.20-0.25 by step 320-390 and the frames became ball-like discs.
 
-A motion term in phase 2 (``motion_weight``, 10 in ``small``, 0 in ``paper``): G_V's loss adds
-``motion_weight * (E_fake / E_real - 1)^2``, E being the batch's mean absolute difference between
-consecutive frames (``vidsynth.nn.losses.motion_matching_loss``). Without it, phase 2 of ``small``
-oscillated: the video critics told real from generated clips easily (loss 0.01-0.3), and G_V kept falling
-into near-still videos of good frames (ball speed 0.06-0.6 of real) between phases of real-like motion,
-whatever learning rates, optimiser or weight averaging were tried. The term's gradient does not vanish
-when the critics win, and it ends the still phases: over 4 seeds x 4 checkpoints on a GPU the lowest speed
-went from 0.06 to 0.67 of real, and the checkpoints meeting the ball-count-and-speed bar from 7 to 9 of 16.
-It matches the energy, not the kind, of motion: G_F's latent space fades a ball out and another in where a
-real ball slides, part of the matched energy is such fading, and speed still varies from run to run
-(0.63-1.39 of real; the default command measured 0.76). Tried and not kept (benchmarks/RESULTS.md): an EMA
-of G_V, a linear decay of phase 2's rates, the energy at lags 1-8, a penalty on change that local motion
-cannot explain, latents on G_F's Gaussian shell instead of tanh, 16 video critics, batch 16, fine-tuning
-G_F in phase 2, and a mode-seeking term.
+Phase 2 of the first ``small`` (1,500 phase-1 steps, no motion term) oscillated: the video critics told
+real from generated clips easily (loss 0.01-0.3), and G_V kept falling into near-still videos of good
+frames (ball speed 0.06-0.6 of real) between phases of real-like motion, whatever learning rates,
+optimiser or weight averaging were tried. Two changes settled it (benchmarks/RESULTS.md):
+
+* a motion term (``motion_weight``, 10 in ``small``, 0 in ``paper``): G_V's loss adds
+  ``motion_weight * (E_fake / E_real - 1)^2``, E being the batch's mean absolute difference between
+  consecutive frames (``vidsynth.nn.losses.motion_matching_loss``). Its gradient does not vanish when the
+  critics win, and it ends the still phases (over 4 seeds x 4 checkpoints on a GPU the lowest speed went
+  from 0.06 to 0.67 of real). Alone it was not enough: it matches the energy, not the kind, of motion;
+* twice the phase-1 steps (3,000; the paper trains G_F for 78,125): after 1,500 steps, walking in a straight
+  line between two G_F latents faded one ball out and another in; after 3,000 the balls slide. With both,
+  2 seeds x 4 phase-2 checkpoints measured speed 0.82-0.98 of real (0.63-1.39 with 1,500 steps).
+
+Tried and not kept: an EMA of G_V, a linear decay of phase 2's rates, the motion energy at lags 1-8, a
+penalty on change that local motion cannot explain, latents on G_F's Gaussian shell instead of tanh, 16
+video critics, batch 16, fine-tuning G_F in phase 2, and a mode-seeking term.
 
 Measured (short runs on this 2-core machine, shared with other jobs; ``small``; 2 threads, OMP_WAIT_POLICY
 =PASSIVE): phase 1 0.11 s/step and phase 2 0.18 s/step at a load average of 4 (0.22 and 0.34-0.46 at 6),
-so the default 1,500 + 1,200 steps take 6 to 14 minutes. After 970 phase-1 steps and 330
-phase-2 steps (about 5 minutes in all), 16 sampled videos scored, with vidsynth.metrics.physics, ball count
-2.73 / speed 0.0269 frame widths per frame / motion coherence 0.675, against 2.82 / 0.0265 / 0.833 for 16
-real test clips and 2.82 / 0.174 / 0.030 for the same clips shuffled. The full-length quality run is
-recorded in benchmarks/RESULTS.md.
+so 1,500 + 1,200 steps took 6 to 14 minutes (the default's 3,000 + 1,200: benchmarks/RESULTS.md). After
+970 phase-1 steps and 330 phase-2 steps (about 5 minutes in all), 16 sampled videos scored, with
+vidsynth.metrics.physics, ball count 2.73 / speed 0.0269 frame widths per frame / motion coherence 0.675,
+against 2.82 / 0.0265 / 0.833 for 16 real test clips and 2.82 / 0.174 / 0.030 for the same clips
+shuffled. The full-length quality runs are recorded in benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -153,8 +156,8 @@ class ManifoldTraverseConfig(ModelConfig):
 
 
 SMALL = {
-    "frame_steps": 1500,
-    "steps": 2700,  # phase 2: 1200 steps
+    "frame_steps": 3000,
+    "steps": 4200,  # phase 2: 1200 steps
     "frame_widths": (128, 128, 64, 32),
     "frame_critics": 8,
     "frame_critic_widths": (16, 32, 64),
