@@ -62,17 +62,14 @@ def eval_command(
 
     from vidsynth.errors import VidsynthError
     from vidsynth.metrics.files import I3D_HELP, INCEPTION_HELP, REPORT_FILE
+    from vidsynth.metrics.options import check_samples
     from vidsynth.plugins import get_registry
 
     # Everything a user can get wrong is checked before torch is imported and the run is loaded.
     model = get_registry().model(plugin)
     if n is not None and n < 2:
         raise VidsynthError(f"-n must be at least 2 (intervals need two clips), got {n}")
-    if samples < 1:
-        raise VidsynthError(f"--samples must be at least 1, got {samples}")
-    if samples > 1 and (mean or model.task.value == "unconditional"):
-        raise VidsynthError("--samples averages samples of a conditional model; it does not combine with "
-                            + ("--mean" if mean else "an unconditional one"))
+    check_samples(samples, mean, model.task.value != "unconditional")
     if videos < 0:
         raise VidsynthError(f"--videos must be >= 0, got {videos}")
     for flag, path, help_text in (("--detector", detector, I3D_HELP), ("--inception", inception, INCEPTION_HELP)):

@@ -13,8 +13,8 @@ metrics); the torch-based parts load on first attribute access.
 * baselines — ``linear_interpolation``, ``flow_interpolation``, ``copy_last_frame``, ``shuffle_frames``,
   ``baselines_for`` (``vidsynth.metrics.baselines``).
 * statistics — ``summarize``, ``paired_difference``, ``welch_difference`` (``vidsynth.metrics.stats``).
-* the engine — ``evaluate``, ``EvalOptions`` (``vidsynth.metrics.evaluate``); reports in
-  ``vidsynth.metrics.report``.
+* the engine — ``evaluate`` (``vidsynth.metrics.evaluate``), ``EvalOptions`` and its torch-free checks
+  (``vidsynth.metrics.options``); reports in ``vidsynth.metrics.report``.
 """
 
 from __future__ import annotations

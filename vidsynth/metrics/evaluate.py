@@ -36,6 +36,7 @@ from vidsynth.errors import VidsynthError
 from vidsynth.metrics import stats
 from vidsynth.metrics.baselines import Baseline, baselines_for, describe_unconditional_baselines, shuffle_frames
 from vidsynth.metrics.metric import Metric
+from vidsynth.metrics.options import EvalOptions, check_samples
 from vidsynth.tensors import clips_to_model, to_unit
 
 #: generate_fn(condition [B, C, K, H, W] in [-1, 1] or None, n, seed, frames) -> [n, C, frames, H, W] in [-1, 1]
@@ -119,26 +120,6 @@ def make_plan(task: str, clip_frames: int, condition_frames: int, context: int |
             )
         return plan(k + h, range(k))
     raise VidsynthError(f"unknown task {task!r}")
-
-
-@dataclass
-class EvalOptions:
-    """What ``vidsynth eval`` lets a user choose (see its --help)."""
-
-    n: int | None = None  # test clips to evaluate (None: all)
-    batch_size: int = 16
-    seed: int = 0
-    mean: bool = False  # the model's deterministic best guess (e.g. z = 0), passed to generate
-    samples: int = 1  # conditional models: score the pixel mean of this many samples per condition
-    context: int | None = None
-    horizon: int | None = None
-    detector: str | None = None  # I3D TorchScript file -> FVD
-    inception: str | None = None  # Inception TorchScript file -> FID
-    fvd_frames: int = 16
-    metrics: Sequence[str] | None = None  # only these metrics (default: every applicable one)
-    seed001_interpolation: bool = False
-    flow: bool | None = None  # None: the flow baseline when OpenCV is installed
-    videos: int = 4  # clips shown in the comparison video
 
 
 def available_metrics() -> dict[str, Metric]:
@@ -256,11 +237,7 @@ def evaluate(
     plan = make_plan(task, clip_frames, 0 if condition is None else condition.shape[2], options.context, options.horizon,
                      given_fn(clip_frames) if given_fn is not None and task == "first-frame" else None)
     conditional = task != "unconditional"
-    if options.samples < 1:
-        raise VidsynthError(f"--samples must be at least 1, got {options.samples}")
-    if options.samples > 1 and (not conditional or options.mean):
-        raise VidsynthError("--samples averages samples of a conditional model; it does not combine with "
-                            + ("--mean" if conditional else "an unconditional one"))
+    check_samples(options.samples, options.mean, conditional)
     if not conditional and len(indices) < 4:
         raise VidsynthError("unconditional evaluation needs at least 4 test clips (half reference, half compared)")
 
