@@ -101,7 +101,6 @@ def mode_seeking_loss(out_a: Tensor, out_b: Tensor, z_a: Tensor, z_b: Tensor, ep
     return (1.0 / (ratio + eps)).mean()
 
 
-
 def mode_seeking_term(
     generate: Callable[[Tensor], Tensor],
     out: Tensor,
@@ -117,6 +116,7 @@ def mode_seeking_term(
     with autocast():
         other = generate(z2)
     return mode_seeking_loss(out[:, :, skip_frames:].float(), other[:, :, skip_frames:].float(), z, z2)
+
 
 # -- Motion-energy matching (moment matching on temporal differences) --------------------------------------
 def motion_energy(video: Tensor) -> Tensor:
