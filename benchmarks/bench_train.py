@@ -28,7 +28,7 @@ from vidsynth.errors import VidsynthError
 from vidsynth.plugins import get_registry
 from vidsynth.runtime import Runtime
 from vidsynth.tensors import clips_to_model
-from vidsynth.trainer import TrainContext
+from vidsynth.trainer import build_context
 
 
 def _sync(device: torch.device) -> None:
@@ -46,11 +46,8 @@ def time_steps(plugin: Any, preset: str, setting: str, steps: int, warmup: int, 
     overrides = {"batch_size": batch_size} if batch_size else {}
     config = plugin.make_config(preset, overrides)
     with Runtime(device=device, precision=precision, seed=0, compile=compile_) as rt:
-        bare = {name: rt.to_device(m).train() for name, m in plugin.build(config).items()}
-        optimizers = plugin.optimizers(bare, config)
-        scalers = {n: s for n in optimizers if (s := rt.make_scaler()) is not None}
-        modules = {name: rt.wrap(m) for name, m in bare.items()}
-        ctx = TrainContext(modules, bare, optimizers, config, rt, scalers)
+        ctx = build_context(plugin, config, rt)
+        bare = ctx.bare
         shape = (config.batch_size, config.frames, config.size, config.size, config.channels)
         clips = torch.randint(0, 256, shape, dtype=torch.uint8)
         video = rt.prepare_input(clips_to_model(clips, rt.device))

@@ -130,6 +130,16 @@ class TrainContext:
         self._scalers = scalers or {}
 
     @property
+    def bare(self) -> dict[str, nn.Module]:
+        """The bare modules by name (what checkpoints save); ``unwrap(name)`` for one."""
+        return self._bare
+
+    @property
+    def scalers(self) -> dict[str, Any]:
+        """fp16 ``GradScaler`` per optimizer name (empty unless training in fp16)."""
+        return self._scalers
+
+    @property
     def device(self) -> torch.device:
         return self.runtime.device
 
@@ -167,6 +177,22 @@ class TrainContext:
             if max_grad_norm is not None:
                 _clip(opt, max_grad_norm)
             opt.step()
+
+
+def build_context(plugin: ModelPlugin, config: ModelConfig, runtime: Runtime) -> TrainContext:
+    """What a training step needs, built the one way the trainer builds it: the plugin's modules on the
+    runtime's device (in train mode), their optimizers (and fp16 scalers), then the modules wrapped (DDP,
+    ``torch.compile``). Also used by benchmarks/bench_train.py."""
+    from torch import nn
+
+    built = plugin.build(config)
+    if not isinstance(built, dict) or not built or not all(isinstance(m, nn.Module) for m in built.values()):
+        raise TrainingError(f"plugin {plugin.name}: build() must return a dict of torch modules, got {type(built).__name__}")
+    bare = {name: runtime.to_device(m).train() for name, m in built.items()}
+    optimizers = plugin.optimizers(bare, config)
+    scalers = {name: s for name in optimizers if (s := runtime.make_scaler()) is not None}
+    modules = {name: runtime.wrap(m) for name, m in bare.items()}
+    return TrainContext(modules, bare, optimizers, config, runtime, scalers)
 
 
 def _clip(opt: torch.optim.Optimizer, max_norm: float) -> None:
@@ -286,16 +312,10 @@ class Trainer:
             )
 
     def _build(self) -> None:
-        from torch import nn
-
-        built = self.plugin.build(self.config)
-        if not isinstance(built, dict) or not built or not all(isinstance(m, nn.Module) for m in built.values()):
-            raise TrainingError(f"plugin {self.plugin.name}: build() must return a dict of torch modules, got {type(built).__name__}")
-        self.bare = {name: self.rt.to_device(m).train() for name, m in built.items()}
-        self.optimizers = self.plugin.optimizers(self.bare, self.config)
-        self.scalers = {name: s for name in self.optimizers if (s := self.rt.make_scaler()) is not None}
-        # DDP broadcasts rank 0's initial weights when it wraps: copy the EMA only after that
-        self.modules = {name: self.rt.wrap(m) for name, m in self.bare.items()}
+        self.ctx = build_context(self.plugin, self.config, self.rt)
+        self.bare, self.modules = self.ctx.bare, self.ctx.modules
+        self.optimizers, self.scalers = self.ctx.optimizers, self.ctx.scalers
+        # DDP broadcast rank 0's initial weights when it wrapped them: the EMA copies only now
         self.ema = None
         if self.config.ema > 0 and self.plugin.ema_modules:
             from vidsynth.ema import EMA
@@ -304,7 +324,6 @@ class Trainer:
             if missing:
                 raise TrainingError(f"plugin {self.plugin.name}: ema_modules names unknown module(s) {', '.join(missing)}")
             self.ema = EMA({n: self.bare[n] for n in self.plugin.ema_modules}, self.config.ema)
-        self.ctx = TrainContext(self.modules, self.bare, self.optimizers, self.config, self.rt, self.scalers)
 
     def _write_config(self) -> None:
         info = {
