@@ -36,13 +36,19 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def parse_setting(setting: str) -> tuple[str, str, bool]:
+    """``DEVICE:PRECISION[:compile]`` (DEVICE may be ``cuda:N``) -> (device, precision, compile)."""
+    parts = setting.split(":")
+    if len(parts) > 2 and parts[0] == "cuda" and parts[1].isdigit():  # cuda:0:bf16
+        parts = [f"cuda:{parts[1]}", *parts[2:]]
+    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != "compile"):
+        raise VidsynthError(f"bad setting {setting!r}: use DEVICE:PRECISION[:compile], e.g. cuda:bf16:compile")
+    return parts[0], parts[1], len(parts) == 3
+
+
 def time_steps(plugin: Any, preset: str, setting: str, steps: int, warmup: int, start_step: int = 0,
                batch_size: int | None = None) -> dict[str, Any]:
-    parts = setting.split(":")
-    device, precision = parts[0], parts[1]
-    if device == "cuda" and len(parts) > 2 and parts[2].isdigit():  # cuda:0:bf16
-        device, precision, parts = f"cuda:{parts[1]}", parts[2], parts[1:]
-    compile_ = "compile" in parts[2:]
+    device, precision, compile_ = parse_setting(setting)
     overrides = {"batch_size": batch_size} if batch_size else {}
     config = plugin.make_config(preset, overrides)
     with Runtime(device=device, precision=precision, seed=0, compile=compile_) as rt:
@@ -87,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = (args.settings or ("cuda:fp32,cuda:bf16,cuda:bf16:compile" if torch.cuda.is_available()
                                   else "cpu:fp32")).split(",")
     registry = get_registry()
+    for name in args.plugins.split(","):
+        registry.model(name)  # an unknown name is a one-line error before anything runs
+    for setting in settings:
+        parse_setting(setting)
     print(f"# torch {torch.__version__}, python {platform.python_version()}, {platform.machine()}, "
           f"{torch.get_num_threads()} CPU threads"
           + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"))
@@ -126,4 +136,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except VidsynthError as exc:
+        sys.exit(f"error: {exc}")
