@@ -75,3 +75,45 @@ def test_flow_interpolation_ends_on_the_keyframes_and_beats_a_cross_fade_on_a_mo
     assert torch.allclose(flow[:, :, 0], keys[:, :, 0], atol=1e-5) and torch.allclose(flow[:, :, -1], keys[:, :, 1], atol=1e-5)
     unit = lambda v: (v[:, :, 1:-1] + 1) / 2  # noqa: E731 - score the in-between frames in [0, 1]
     assert psnr(unit(flow), unit(video)).item() > psnr(unit(linear), unit(video)).item() + 3
+
+
+def textured_pan(frames: int = 5, size: int = 32, step: int = 2) -> torch.Tensor:
+    """A smooth random texture seen through a window moving ``step`` pixels right per frame: [1, 3, T, H, W]."""
+    g = torch.Generator().manual_seed(0)
+    canvas = torch.rand(1, 3, size + 32, size + 32 + step * frames, generator=g)
+    canvas = torch.nn.functional.avg_pool2d(canvas, 5, stride=1, padding=2)
+    canvas = (canvas - canvas.min()) / (canvas.max() - canvas.min())
+    frames_ = [canvas[0, :, 16 : 16 + size, 16 + step * t : 16 + step * t + size] for t in range(frames)]
+    return torch.stack(frames_, dim=1).unsqueeze(0) * 2 - 1
+
+
+def in_between(video: torch.Tensor, border: int = 0) -> torch.Tensor:
+    """The in-between frames in [0, 1], without ``border`` pixels at each edge."""
+    inner = (video[:, :, 1:-1] + 1) / 2
+    return inner[..., border : inner.shape[-2] - border, border : inner.shape[-1] - border]
+
+
+def test_flow_interpolation_beats_the_cross_fade_on_a_pan_by_a_wide_margin():
+    pytest.importorskip("cv2")
+    video = textured_pan()
+    keys = video[:, :, [0, -1]]
+    flow = baselines.flow_interpolation(keys, 5)
+    linear = baselines.linear_interpolation(keys, 5)
+    assert psnr(in_between(flow), in_between(video)).item() > psnr(in_between(linear), in_between(video)).item() + 8
+
+
+def test_flow_interpolation_is_nearly_exact_on_a_pure_translation_away_from_the_borders():
+    pytest.importorskip("cv2")
+    video = textured_pan(step=2)  # 8 pixels between the keyframes: more than DIS alone finds at 32x32
+    flow = baselines.flow_interpolation(video[:, :, [0, -1]], 5)
+    # pixels that enter the window between the keyframes are seen by one keyframe only; the rest is exact
+    assert psnr(in_between(flow, border=8), in_between(video, border=8)).item() > 40
+
+
+def test_flow_interpolation_keeps_the_keyframes_exactly():
+    pytest.importorskip("cv2")
+    torch.manual_seed(3)
+    keys = torch.rand(2, 3, 2, 24, 24) * 2 - 1
+    flow = baselines.flow_interpolation(keys, 6)
+    assert flow.shape == (2, 3, 6, 24, 24)
+    assert torch.equal(flow[:, :, 0], keys[:, :, 0]) and torch.equal(flow[:, :, -1], keys[:, :, 1])

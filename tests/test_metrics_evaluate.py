@@ -219,3 +219,24 @@ def test_samples_scores_the_mean_of_k_draws_with_distinct_seeds():
         run(model(0.1), task="first-frame", condition=first, samples=2, mean=True)
     with pytest.raises(VidsynthError, match="unconditional"):
         run(model(0.1), task="unconditional", condition=lambda v: None, samples=2)
+
+
+def test_a_keyframes_eval_without_opencv_says_in_one_note_how_to_get_the_flow_baseline(monkeypatch):
+    from vidsynth.metrics import baselines
+
+    monkeypatch.setattr(baselines, "opencv_available", lambda: False)
+    report, _ = evaluate(lambda c, n, seed, frames: linear_interpolation(c, frames), CLIPS, task="keyframes",
+                         condition_fn=KEYFRAMES, metrics=metrics_for("keyframes"),
+                         options=EvalOptions(batch_size=4, flow=None))
+    assert "flow" not in report["systems"]
+    notes = [n for n in report["notes"] if n.startswith("flow baseline skipped")]
+    assert len(notes) == 1 and "pip install opencv-python-headless" in notes[0] and "\n" not in notes[0]
+
+
+def test_the_flow_baseline_joins_a_keyframes_eval_when_opencv_is_installed():
+    pytest.importorskip("cv2")
+    report, _ = evaluate(lambda c, n, seed, frames: linear_interpolation(c, frames), CLIPS, task="keyframes",
+                         condition_fn=KEYFRAMES, metrics=metrics_for("keyframes"),
+                         options=EvalOptions(batch_size=4, flow=None))
+    assert report["systems"] == ["model", "linear", "flow"]
+    assert not any(n.startswith("flow baseline skipped") for n in report["notes"])

@@ -34,7 +34,9 @@ import torch
 from vidsynth import __version__
 from vidsynth.errors import VidsynthError
 from vidsynth.metrics import stats
-from vidsynth.metrics.baselines import Baseline, baselines_for, describe_unconditional_baselines, shuffle_frames
+from vidsynth.metrics.baselines import (
+    FLOW_INSTALL, Baseline, baselines_for, describe_unconditional_baselines, shuffle_frames,
+)
 from vidsynth.metrics.metric import Metric
 from vidsynth.metrics.options import EvalOptions, check_samples
 from vidsynth.tensors import clips_to_model, to_unit
@@ -451,6 +453,8 @@ def _assemble(tally: _Tally, plan: Plan, systems: list[str], metrics: Sequence[M
                               for s, c in per_system.items()}
 
     notes = []
+    if plan.task == "keyframes" and options.flow is None and not any(b.name == "flow" for b in baselines):
+        notes.append(f"flow baseline skipped: OpenCV is not installed; {FLOW_INSTALL}")
     if "fvd" not in banks:
         notes.append(f"FVD not computed: {frechet.I3D_HELP}")
     if "fid" not in banks:
