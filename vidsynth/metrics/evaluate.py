@@ -187,10 +187,14 @@ class _Tally:
         return [float(s / c) if c else None for s, c in zip(sums, counts)]
 
 
-def _score(metric: Metric, plan: Plan, video: torch.Tensor, real: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _score_metric(metric: Metric, plan: Plan, video: torch.Tensor, real: torch.Tensor | None,
+                  data: dict[str, Any] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One metric on a batch (both in [0, 1]): per-clip values ``[B]`` and, if per-frame, ``[B, T]``."""
+    def call(v: torch.Tensor, r: torch.Tensor | None) -> Any:
+        return metric.fn(v, r, data if data is not None else {}) if metric.uses_data else metric.fn(v, r)
+
     if metric.per_frame:
-        per_frame = torch.as_tensor(metric.fn(video, real)).float()
+        per_frame = torch.as_tensor(call(video, real)).float()
         if per_frame.shape != video.shape[:1] + video.shape[2:3]:
             raise VidsynthError(f"returned shape {tuple(per_frame.shape)}, expected per-frame [B, T] = "
                                 f"{[video.shape[0], video.shape[2]]}")
@@ -199,10 +203,59 @@ def _score(metric: Metric, plan: Plan, video: torch.Tensor, real: torch.Tensor |
     if metric.frames == "generated":
         video = video[:, :, list(plan.scored)]
         real = real[:, :, list(plan.scored)] if real is not None else None
-    per_clip = torch.as_tensor(metric.fn(video, real)).float().reshape(-1)
+    per_clip = torch.as_tensor(call(video, real)).float().reshape(-1)
     if per_clip.shape[0] != video.shape[0]:
         raise VidsynthError(f"returned {per_clip.shape[0]} values for {video.shape[0]} videos")
     return per_clip, None
+
+
+@dataclass
+class _Run:
+    """Everything one evaluation decides up front and fills in as it goes, passed between the stages."""
+
+    plan: Plan
+    options: EvalOptions
+    device: torch.device
+    indices: list[int]
+    conditional: bool
+    baselines: list[Baseline]
+    systems: list[str]  # columns of the report: the model, then what it is compared with
+    metrics: Sequence[Metric]
+    data: dict[str, Any]  # what data-aware metrics get: the source's description and reference clips
+    clip_frames: int
+    source: str
+    detectors: dict[str, Any] = field(default_factory=dict)
+    banks: dict[str, Any] = field(default_factory=dict)
+    tally: _Tally = field(default_factory=_Tally)
+    shown: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    shuffle_gen: torch.Generator | None = None
+
+    @property
+    def paired(self) -> list[Metric]:
+        return [m for m in self.metrics if m.kind == "paired"]
+
+    @property
+    def statistics(self) -> list[Metric]:
+        return [m for m in self.metrics if m.kind == "statistic"]
+
+    @property
+    def reference_name(self) -> str:
+        """The row of statistics on real clips: the ground truth (conditional) or the reference half."""
+        return REAL if self.conditional else "reference"
+
+
+@dataclass
+class _Batch:
+    """One batch of test clips: the real clips in the model range and where they sit in the eval order."""
+
+    number: int
+    real: torch.Tensor  # [B, C, T, H, W] in [-1, 1], cut to the evaluated length
+    even: torch.Tensor  # bool [B]: clips at even positions (the reference half of distribution metrics)
+    odd: torch.Tensor
+
+    @property
+    def size(self) -> int:
+        return self.real.shape[0]
 
 
 def evaluate(
@@ -225,11 +278,34 @@ def evaluate(
     (``plugin.condition_from``); ``given_fn(frames)`` where those frames sit in the clip, when not where
     the task puts them (``plugin.given_frames``). Returns the report dict and, for the comparison video, uint8 clips
     ``[N, T, H, W, C]`` per system (the first ``options.videos`` clips).
+
+    The stages: ``_plan_run`` (clips, plan, baselines, detectors), ``_collect_references`` (what
+    data-aware metrics compare with), then per batch ``_generate`` (model and baselines) and ``_score``
+    (metrics and detector features), and ``_assemble`` (the report).
     """
+    started = time.time()
+    run = _plan_run(clips, task, condition_fn, given_fn, metrics, options, torch.device(device), source)
+    _collect_references(run, clips)
+    done = 0
+    for batch in _batches(run, clips):
+        outputs, reference = _generate(run, batch, generate_fn, condition_fn)
+        _score(run, batch, outputs, reference)
+        if keep_videos:
+            _keep(run.shown, outputs, batch.real if run.conditional else reference, options.videos, run.conditional)
+        done += batch.size
+        if progress is not None:
+            progress(done, len(run.indices))
+    report = _assemble(run, time.time() - started)
+    videos = {name: np.concatenate(chunks)[: options.videos] for name, chunks in run.shown.items()}
+    return report, videos
+
+
+def _plan_run(clips: Any, task: str, condition_fn: Callable[[torch.Tensor], torch.Tensor | None],
+              given_fn: Callable[[int], Sequence[int] | None] | None, metrics: Sequence[Metric],
+              options: EvalOptions, device: torch.device, source: str) -> _Run:
+    """Check the options and decide the clips, the plan, the baselines and the detectors."""
     from vidsynth.metrics import frechet
 
-    device = torch.device(device)
-    started = time.time()
     indices = pick_clips(len(clips), options.n, options.seed)
     if options.batch_size < 1:
         raise VidsynthError(f"--batch-size must be at least 1, got {options.batch_size}")
@@ -243,92 +319,111 @@ def evaluate(
     if not conditional and len(indices) < 4:
         raise VidsynthError("unconditional evaluation needs at least 4 test clips (half reference, half compared)")
 
-    baselines: list[Baseline] = (
-        baselines_for(task, options.seed001_interpolation, options.flow) if conditional else []
-    )
+    baselines = baselines_for(task, options.seed001_interpolation, options.flow) if conditional else []
     systems = [MODEL] + [b.name for b in baselines] if conditional else [MODEL, REAL, "shuffled"]
-    paired = [m for m in metrics if m.kind == "paired"]
-    statistics = [m for m in metrics if m.kind == "statistic"]
-
-    detectors: dict[str, Any] = {}
+    run = _Run(plan=plan, options=options, device=device, indices=indices, conditional=conditional,
+               baselines=baselines, systems=systems, metrics=metrics, data={"description": describe_source(clips)},
+               clip_frames=clip_frames, source=source, shuffle_gen=torch.Generator().manual_seed(options.seed + 1))
     if options.detector is not None:
-        detectors["fvd"] = frechet.load_detector(options.detector, device, "fvd")
+        run.detectors["fvd"] = frechet.load_detector(options.detector, device, "fvd")
     if options.inception is not None:
-        detectors["fid"] = frechet.load_detector(options.inception, device, "fid")
-    banks = {name: frechet.FeatureBank() for name in detectors}
+        run.detectors["fid"] = frechet.load_detector(options.inception, device, "fid")
+    run.banks = {name: frechet.FeatureBank() for name in run.detectors}
+    return run
 
-    tally = _Tally()
-    shown: dict[str, list[np.ndarray]] = {}
-    shuffle_gen = torch.Generator().manual_seed(options.seed + 1)
-    done = 0
 
-    for batch_no, start in enumerate(range(0, len(indices), options.batch_size)):
-        batch_idx = indices[start : start + options.batch_size]
+def describe_source(clips: Any) -> dict[str, Any]:
+    """The data source's own description (``ClipSource.describe()``), or {} when it has none."""
+    describe = getattr(clips, "describe", None)
+    try:
+        return dict(describe()) if callable(describe) else {}
+    except Exception:  # noqa: BLE001 - a description is nice to have, never a reason to fail
+        return {}
+
+
+def _collect_references(run: _Run, clips: Any) -> None:
+    """The real clips data-aware metrics compare with: the first batch of evaluated clips, in [0, 1]."""
+    if not any(m.uses_data for m in run.metrics):
+        return
+    first = run.indices[: run.options.batch_size]
+    real = clips_to_model(torch.stack([torch.as_tensor(clips[i]) for i in first]), run.device)
+    run.data["reference"] = to_unit(real[:, :, : run.plan.frames])
+
+
+def _batches(run: _Run, clips: Any):
+    """The evaluated clips, ``options.batch_size`` at a time, as ``_Batch`` records."""
+    size = run.options.batch_size
+    for number, start in enumerate(range(0, len(run.indices), size)):
+        batch_idx = run.indices[start : start + size]
         uint8 = torch.stack([torch.as_tensor(clips[i]) for i in batch_idx])
-        real = clips_to_model(uint8, device)[:, :, : plan.frames]  # [B, C, T, H, W] in [-1, 1]
+        real = clips_to_model(uint8, run.device)[:, :, : run.plan.frames]
         positions = torch.arange(start, start + len(batch_idx))
-        even, odd = positions % 2 == 0, positions % 2 == 1
-        seed = options.seed + batch_no
+        yield _Batch(number, real, positions % 2 == 0, positions % 2 == 1)
 
-        outputs: dict[str, torch.Tensor] = {}
-        if conditional:
-            # next-frame: the first k frames of the clip, whatever the plugin's own condition_from picks
-            cond = real[:, :, : len(plan.given)] if task == "next-frame" else condition_fn(real)
-            outputs[MODEL] = _model_output(generate_fn, cond, len(batch_idx), seed, plan, device, options.samples)
-            for b in baselines:
-                outputs[b.name] = b.fn(cond, plan.frames).to(device).clamp(-1, 1)
-            reference = real  # statistics of the ground truth: every clip
-        else:
-            n_odd = int(odd.sum())
-            reference = real[even.to(device)]
-            compared = real[odd.to(device)]
-            if n_odd:
-                outputs[MODEL] = _model_output(generate_fn, None, n_odd, seed, plan, device)
-                outputs[REAL] = compared
-                outputs["shuffled"] = shuffle_frames(compared, shuffle_gen)
 
-        real_unit = to_unit(real)
-        units = {name: to_unit(v) for name, v in outputs.items()}
-        for m in paired:
-            for name, video in units.items():
-                _safe(tally, m, name, plan, video, real_unit)
-        reference_unit = to_unit(reference)
-        for m in statistics:
-            if reference.shape[0]:
-                _safe(tally, m, REAL if conditional else "reference", plan, reference_unit, None)
-            for name, video in units.items():
-                _safe(tally, m, name, plan, video, None)
+def _generate(run: _Run, batch: _Batch, generate_fn: GenerateFn,
+              condition_fn: Callable[[torch.Tensor], torch.Tensor | None]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The videos of every system for one batch (model range), and the real clips statistics describe."""
+    plan, options, real = run.plan, run.options, batch.real
+    seed = options.seed + batch.number
+    outputs: dict[str, torch.Tensor] = {}
+    if run.conditional:
+        # next-frame: the first k frames of the clip, whatever the plugin's own condition_from picks
+        cond = real[:, :, : len(plan.given)] if plan.task == "next-frame" else condition_fn(real)
+        outputs[MODEL] = _model_output(generate_fn, cond, batch.size, seed, plan, run.device, options.samples)
+        for b in run.baselines:
+            outputs[b.name] = b.fn(cond, plan.frames).to(run.device).clamp(-1, 1)
+        return outputs, real  # statistics of the ground truth: every clip
+    n_odd = int(batch.odd.sum())
+    reference = real[batch.even.to(run.device)]
+    compared = real[batch.odd.to(run.device)]
+    if n_odd:
+        outputs[MODEL] = _model_output(generate_fn, None, n_odd, seed, plan, run.device)
+        outputs[REAL] = compared
+        outputs["shuffled"] = shuffle_frames(compared, run.shuffle_gen)
+    return outputs, reference
 
-        for kind, detector in detectors.items():
-            def feats(v: torch.Tensor) -> np.ndarray:
-                unit = to_unit(v)
-                if kind == "fvd":
-                    return frechet.i3d_features(detector, unit, options.fvd_frames)
-                return frechet.inception_features(detector, unit)
 
-            ref = real[even.to(device)] if conditional else reference
-            if ref.shape[0]:
-                banks[kind].add("reference", feats(ref))
-            if conditional:
-                sel = odd.to(device)
-                if sel.any():
-                    banks[kind].add(REAL, feats(real[sel]))
-                    for name, video in outputs.items():
-                        banks[kind].add(name, feats(video[sel]))
-            else:
+def _score(run: _Run, batch: _Batch, outputs: dict[str, torch.Tensor], reference: torch.Tensor) -> None:
+    """Every metric on every system of one batch, and the detector features of distribution metrics."""
+    real_unit = to_unit(batch.real)
+    units = {name: to_unit(v) for name, v in outputs.items()}
+    for m in run.paired:
+        for name, video in units.items():
+            _safe(run, m, name, video, real_unit)
+    reference_unit = to_unit(reference)
+    for m in run.statistics:
+        if reference.shape[0]:
+            _safe(run, m, run.reference_name, reference_unit, None)
+        for name, video in units.items():
+            _safe(run, m, name, video, None)
+    _add_features(run, batch, outputs, reference)
+
+
+def _add_features(run: _Run, batch: _Batch, outputs: dict[str, torch.Tensor], reference: torch.Tensor) -> None:
+    """Detector features for FVD / FID: outputs on the odd clips, the real even clips as the reference."""
+    from vidsynth.metrics import frechet
+
+    for kind, detector in run.detectors.items():
+        def feats(v: torch.Tensor) -> np.ndarray:
+            unit = to_unit(v)
+            if kind == "fvd":
+                return frechet.i3d_features(detector, unit, run.options.fvd_frames)
+            return frechet.inception_features(detector, unit)
+
+        bank = run.banks[kind]
+        ref = batch.real[batch.even.to(run.device)] if run.conditional else reference
+        if ref.shape[0]:
+            bank.add("reference", feats(ref))
+        if run.conditional:
+            sel = batch.odd.to(run.device)
+            if sel.any():
+                bank.add(REAL, feats(batch.real[sel]))
                 for name, video in outputs.items():
-                    banks[kind].add(name, feats(video))
-
-        if keep_videos:
-            _keep(shown, outputs, real if conditional else reference, options.videos, conditional)
-        done += len(batch_idx)
-        if progress is not None:
-            progress(done, len(indices))
-
-    report = _assemble(tally, plan, systems, metrics, banks, options, indices, conditional, baselines,
-                       clip_frames, source, device, time.time() - started)
-    videos = {name: np.concatenate(chunks)[: options.videos] for name, chunks in shown.items()}
-    return report, videos
+                    bank.add(name, feats(video[sel]))
+        else:
+            for name, video in outputs.items():
+                bank.add(name, feats(video))
 
 
 def _mean_of(values: list[float | None]) -> float | None:
@@ -355,13 +450,13 @@ def _model_output(generate_fn: GenerateFn, cond: torch.Tensor | None, n: int, se
     return total / samples
 
 
-def _safe(tally: _Tally, metric: Metric, system: str, plan: Plan, video: torch.Tensor,
-          real: torch.Tensor | None) -> None:
+def _safe(run: _Run, metric: Metric, system: str, video: torch.Tensor, real: torch.Tensor | None) -> None:
     """Score one metric; a failing (third-party) metric is recorded in the report, not fatal."""
+    tally = run.tally
     if metric.name in tally.errors:
         return
     try:
-        per_clip, per_frame = _score(metric, plan, video, real)
+        per_clip, per_frame = _score_metric(metric, run.plan, video, real, run.data)
     except Exception as exc:  # noqa: BLE001
         text = (str(exc).strip().splitlines() or [""])[0]
         tally.errors[metric.name] = f"{type(exc).__name__}: {text}" if not isinstance(exc, VidsynthError) else text
@@ -382,9 +477,11 @@ def _keep(shown: dict[str, list[np.ndarray]], outputs: dict[str, torch.Tensor], 
         shown.setdefault(name, []).append(model_to_clips(video[:take]))
 
 
-def _assemble(tally: _Tally, plan: Plan, systems: list[str], metrics: Sequence[Metric], banks: dict[str, Any],
-              options: EvalOptions, indices: list[int], conditional: bool, baselines: list[Baseline],
-              clip_frames: int, source: str, device: torch.device, seconds: float) -> dict[str, Any]:
+def _assemble(run: _Run, seconds: float) -> dict[str, Any]:
+    """The report dict of a finished run (``report.json``)."""
+    tally, plan, systems, metrics, banks = run.tally, run.plan, run.systems, run.metrics, run.banks
+    options, indices, conditional, baselines = run.options, run.indices, run.conditional, run.baselines
+    clip_frames, source, device = run.clip_frames, run.source, run.device
     from vidsynth.metrics import frechet
 
     baseline_names = [b.name for b in baselines] if conditional else [REAL, "shuffled"]

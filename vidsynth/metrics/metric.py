@@ -45,6 +45,9 @@ class Metric:
     frames the model produced (not the keyframes, first frame or context it was given).
     ``datasets`` limits a metric to data sources whose name contains one of these strings (e.g.
     ``("bouncing-balls",)``); empty means every dataset.
+    ``uses_data=True``: ``fn(video, real, data)`` also gets what the engine knows about the evaluated
+    data, a dict with ``"description"`` (the data source's ``describe()``, e.g. its ball count) and
+    ``"reference"`` (real evaluated clips, float ``[N, C, T, H, W]`` in [0, 1]: the first batch).
     """
 
     name: str
@@ -57,6 +60,7 @@ class Metric:
     datasets: tuple[str, ...] = ()
     unit: str = ""
     description: str = ""
+    uses_data: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in ("paired", "statistic"):
