@@ -124,7 +124,12 @@ def test_metric_selection_checks_names_and_tasks():
     with pytest.raises(VidsynthError, match="does not apply to unconditional"):
         select_metrics(found, "unconditional", "", ["psnr"])
     names = [m.name for m in select_metrics(found, "unconditional", "builtin:bouncing-balls", None)]
-    assert names == ["ball-count", "ball-speed", "motion-coherence"]
+    # what a viewer sees leads: the ball count, its stability, the balls' shape and size; then motion
+    assert names == ["ball-count-accuracy", "ball-count-changes", "ball-roundness", "ball-radius",
+                     "motion-energy", "temporal-coherence", "appearance-distance",
+                     "ball-count", "ball-speed", "motion-coherence"]
+    assert [m.name for m in select_metrics(found, "unconditional", "clips/", None)] == [
+        "motion-energy", "temporal-coherence", "appearance-distance"]
 
 
 def test_unconditional_models_are_compared_with_real_and_shuffled_clips_of_bouncing_balls():
@@ -138,7 +143,7 @@ def test_unconditional_models_are_compared_with_real_and_shuffled_clips_of_bounc
 
     report, _ = run(real_clips_model, task="unconditional", clips=test, condition=lambda v: None,
                     metrics=metrics_for("unconditional", "builtin:bouncing-balls"), n=16)
-    assert report["systems"] == ["model", "real", "shuffled"]
+    assert report["systems"] == ["model", "real", "shuffled", "still"]
     coherence = report["metrics"]["motion-coherence"]
     assert coherence["results"]["model"]["n"] == 8 and coherence["results"]["reference"]["n"] == 8
     assert coherence["vs_baselines"]["shuffled"]["verdict"] == "better" and not coherence["vs_baselines"]["shuffled"]["paired"]
@@ -240,3 +245,86 @@ def test_the_flow_baseline_joins_a_keyframes_eval_when_opencv_is_installed():
                          options=EvalOptions(batch_size=4, flow=None))
     assert report["systems"] == ["model", "linear", "flow"]
     assert not any(n.startswith("flow baseline skipped") for n in report["notes"])
+
+
+def bouncing(balls: int, split: str, frames: int = 10):
+    from vidsynth.data import open_clips
+
+    return open_clips(f"builtin:bouncing-balls?balls={balls}", frames=frames, size=32, channels=1, split=split,
+                      progress=False)
+
+
+def test_bouncing_balls_reports_lead_with_the_count_accuracy_against_the_datas_own_ball_count():
+    test = bouncing(4, "test")
+
+    def clips_of(balls):  # a 'generator' that returns unseen real clips with that many balls
+        train = bouncing(balls, "train")
+        return lambda c, n, seed, frames: clips_to_model(torch.stack([train[seed * 8 + i] for i in range(n)]))
+
+    source = "builtin:bouncing-balls?balls=4"
+    good, _ = run(clips_of(4), task="unconditional", clips=test, condition=lambda v: None,
+                  metrics=metrics_for("unconditional", source), n=16)
+    wrong, _ = run(clips_of(3), task="unconditional", clips=test, condition=lambda v: None,
+                   metrics=metrics_for("unconditional", source), n=16)
+    assert list(good["metrics"])[:4] == ["ball-count-accuracy", "ball-count-changes", "ball-roundness", "ball-radius"]
+    accuracy = good["metrics"]["ball-count-accuracy"]["results"]
+    assert accuracy["reference"]["mean"] > 0.9 and accuracy["real"]["mean"] > 0.9  # the real-vs-real figure
+    assert accuracy["model"]["mean"] > 0.9 and accuracy["still"]["mean"] > 0.9
+    assert wrong["metrics"]["ball-count-accuracy"]["results"]["model"]["mean"] < 0.2
+    assert wrong["metrics"]["ball-count-accuracy"]["vs_baselines"]["real"]["verdict"] == "worse"
+    assert 0.8 < good["metrics"]["ball-radius"]["ratio_to_real"]["model"] < 1.2
+
+
+def colour_videos(folder, count: int = 6, frames: int = 12, size: int = 24):
+    """A folder of small colour videos: a coloured stripe pattern drifting across each one."""
+    from fixtures_media import encode
+
+    folder.mkdir()
+    y, x = np.mgrid[0:size, 0:size]
+    for v in range(count):
+        colour = np.array([(60 * v) % 256, 255 - 30 * v, 128], dtype=float)
+        clip = [np.clip(colour * (0.5 + 0.5 * np.sin((x + 2 * t + 3 * v) / 3.0))[..., None] / 255 * np.ones(3) * 255
+                        * (0.6 + 0.4 * y[..., None] / size), 0, 255) for t in range(frames)]
+        clip = [np.stack([f[..., 0] * (c + 1) / 3 for c in range(3)], axis=-1) for f in clip]
+        encode(folder / f"clip{v}.mp4", np.rint(np.stack(clip)).astype(np.uint8))
+    return folder
+
+
+def test_unconditional_models_get_motion_and_appearance_numbers_on_any_folder(tmp_path):
+    from vidsynth.data import open_clips
+
+    clips = open_clips(colour_videos(tmp_path / "videos"), frames=6, size=16, split="all",
+                       cache_dir=tmp_path / "cache", progress=False)
+    assert len(clips) >= 8
+
+    def noise(condition, n, seed, frames):
+        return torch.rand(n, 3, frames, 16, 16, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+    report, _ = run(noise, task="unconditional", clips=clips, condition=lambda v: None,
+                    metrics=metrics_for("unconditional", str(tmp_path / "videos")))
+    assert report["systems"] == ["model", "real", "shuffled", "still"]
+    assert list(report["metrics"]) == ["motion-energy", "temporal-coherence", "appearance-distance"]
+    mean = lambda metric, system: report["metrics"][metric]["results"][system]["mean"]  # noqa: E731
+    assert mean("motion-energy", "still") == 0 and mean("motion-energy", "shuffled") > mean("motion-energy", "real") > 0
+    assert mean("temporal-coherence", "still") == pytest.approx(1)
+    assert mean("temporal-coherence", "real") > mean("temporal-coherence", "shuffled") > mean("temporal-coherence", "model")
+    assert mean("appearance-distance", "model") > 1.5 * mean("appearance-distance", "real")
+    for metric in report["metrics"].values():  # each beside real, shuffled and still, with its interval
+        assert set(metric["vs_baselines"]) == {"real", "shuffled", "still"}
+        assert all(len(d["ci95"]) == 2 for d in metric["vs_baselines"].values())
+    assert report["metrics"]["appearance-distance"]["vs_baselines"]["real"]["verdict"] == "worse"
+
+
+def test_first_frame_models_get_the_same_numbers_beside_shuffled_frames_and_the_held_frame(tmp_path):
+    from vidsynth.data import open_clips
+
+    clips = open_clips(colour_videos(tmp_path / "videos"), frames=6, size=16, split="all",
+                       cache_dir=tmp_path / "cache", progress=False)
+    report, videos = run(lambda c, n, seed, frames: copy_last_frame(c, frames), task="first-frame", clips=clips,
+                         condition=lambda v: v[:, :, :1], metrics=metrics_for("first-frame", "videos"))
+    assert report["systems"] == ["model", "copy-given", "shuffled"]
+    energy = report["metrics"]["motion-energy"]
+    assert energy["results"]["model"]["mean"] == 0 and energy["results"]["real"]["mean"] > 0
+    assert energy["vs_baselines"]["copy-given"]["mean"] == 0 and energy["vs_baselines"]["shuffled"]["paired"]
+    assert "shuffled" not in report["metrics"]["psnr"]["results"]  # only the statistics see shuffled frames
+    assert "shuffled" not in videos

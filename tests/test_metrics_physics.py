@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 
-from vidsynth.data.bouncing_balls import BOX, make_clip
+from vidsynth.data.bouncing_balls import BOX, make_clip, render, simulate
 from vidsynth.metrics import physics
 from vidsynth.metrics.baselines import shuffle_frames
 
@@ -90,3 +91,81 @@ def test_rgb_frames_are_averaged_to_gray():
     assert torch.equal(physics.ball_count_per_frame(video.expand(1, 3, FRAMES, SIZE, SIZE)),
                        physics.ball_count_per_frame(video))
     assert not math.isnan(physics.ball_speed(video.expand(1, 3, FRAMES, SIZE, SIZE)).item())
+
+
+def rendered(n: int, balls: int = 3, radius: float = 1.2, size: int = SIZE, frames: int = FRAMES):
+    """``n`` test clips of ``balls`` balls of ``radius`` (box units) as float [n, 1, T, H, W], and their trajectories."""
+    made = [make_clip(frames, size, balls, seed=0, split="test", index=i, radius=radius) for i in range(n)]
+    video = torch.from_numpy(np.stack([m[0] for m in made])).permute(0, 4, 1, 2, 3).float() / 255
+    return video, [m[1] for m in made]
+
+
+def told(balls: int) -> dict:
+    """What the engine passes a data-aware metric about builtin:bouncing-balls?balls=N."""
+    return {"description": {"source": "builtin:bouncing-balls", "balls": balls}}
+
+
+@pytest.mark.parametrize("balls, radius, size", [(2, 1.2, 32), (4, 1.2, 32), (3, 0.8, 32), (3, 1.6, 32), (4, 0.8, 64)])
+def test_real_clips_show_their_true_ball_count_in_nearly_every_frame(balls, radius, size):
+    video, _ = rendered(8, balls, radius, size)
+    accuracy = physics.ball_count_accuracy(video, None, told(balls))
+    assert accuracy.shape == (8, FRAMES) and accuracy.mean() > 0.9  # touching balls still count apart
+    assert physics.ball_count_accuracy(video, None, told(balls + 1)).mean() < 0.1
+
+
+def test_ball_radius_follows_the_rendered_radius_and_roundness_is_near_one():
+    small, _ = rendered(4, radius=0.8)
+    large, _ = rendered(4, radius=1.6)
+    # the 0.25 contour of exp(-(d/r)^8) is at 1.04 r; r in box units of 10 -> frame widths
+    for video, radius in ((small, 0.8), (large, 1.6)):
+        assert physics.ball_radius(video).mean().item() == pytest.approx(1.04 * radius / BOX, rel=0.15)
+        assert physics.ball_roundness(video).mean() > 0.8
+
+
+def corrupted(kind: str, n: int = 8) -> torch.Tensor:
+    """Rendered 3-ball clips spoiled the way a generator spoils them."""
+    video, trajectories = rendered(n)
+    out = video.clone()
+    for i, traj in enumerate(trajectories):
+        p = traj.positions.copy()
+        if kind == "missing":  # one ball gone in every frame
+            frames = render(p[:, :2], SIZE)
+        elif kind == "merged":  # two balls melted into one blob that moves with the first
+            p[:, 1] = p[:, 0] + np.array([1.3, 0.0])
+            frames = render(p, SIZE)
+        elif kind == "ghost":  # a faint extra ball (40% intensity) drifting through
+            extra = simulate(FRAMES, 1, seed=100 + i).positions
+            frames = np.minimum(render(p, SIZE) + 0.4 * render(extra, SIZE), 1.0)
+        elif kind == "flicker":  # a ball that vanishes every other frame
+            frames = render(p, SIZE)
+            frames[1::2] = render(p[1::2, :2], SIZE)
+        else:
+            raise ValueError(kind)
+        out[i, 0] = torch.from_numpy(frames)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["missing", "merged", "ghost", "flicker"])
+def test_count_accuracy_drops_on_corrupted_clips(kind):
+    real = physics.ball_count_accuracy(rendered(8)[0], None, told(3)).mean()
+    spoiled = physics.ball_count_accuracy(corrupted(kind), None, told(3)).mean()
+    assert spoiled < real - 0.2, (kind, spoiled, real)
+
+
+def test_merged_balls_are_less_round_and_larger_and_flicker_changes_the_count():
+    real = rendered(8)[0]
+    merged = corrupted("merged")
+    assert physics.ball_roundness(merged).mean() < physics.ball_roundness(real).mean() - 0.05
+    assert physics.ball_radius(merged).mean() > physics.ball_radius(real).mean()
+    assert physics.ball_count_changes(corrupted("flicker")).mean() > 3 * physics.ball_count_changes(real).mean()
+    assert physics.ball_count_changes(corrupted("flicker")).min() >= FRAMES - 3  # a change at nearly every frame
+
+
+def test_the_true_count_comes_from_the_description_else_from_the_real_clips():
+    four, _ = rendered(3, balls=4)
+    assert physics.true_ball_count(told(2)) == 2
+    assert physics.true_ball_count({"description": {"source": "builtin:bouncing-balls"}}) == 3  # its default
+    # a folder of real clips: the count most frames show
+    assert physics.true_ball_count({"description": {"source": "clips/"}, "reference": four}) == 4
+    assert physics.true_ball_count({}) is None
+    assert torch.isnan(physics.ball_count_accuracy(four, None, {})).all()

@@ -16,8 +16,10 @@ video of the clip's length, float ``[B, C, T, H, W]`` in the model range [-1, 1]
 * first-frame: ``copy-given`` — the given frame held in every frame (copy-first-frame; for a model
   conditioned on the middle frame, that frame held before and after it).
 * next-frame: ``copy-last`` (``copy_last_frame``) — the last known frame held for the rest of the clip.
-* unconditional: real held-out clips themselves (the floor of every distribution metric) and
-  ``shuffle_frames`` of real clips (perfect frames, no motion).
+* unconditional: real held-out clips themselves (the floor of every distribution metric),
+  ``shuffle_frames`` of real clips (perfect frames, wrong order) and ``still`` clips (each clip's first
+  frame held). Statistics of conditional models (motion, appearance, balls) also see the real clips with
+  shuffled frames.
 """
 
 from __future__ import annotations
@@ -230,4 +232,5 @@ def describe_unconditional_baselines() -> dict[str, Any]:
     return {
         "real": "held-out real clips (every second test clip) against the other half: the noise floor",
         "shuffled": "the same held-out clips with their frames in random order: perfect frames, no motion",
+        "still": "the first frame of each held-out clip held for the whole clip: a perfect frame, no motion",
     }

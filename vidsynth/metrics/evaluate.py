@@ -46,6 +46,8 @@ GenerateFn = Callable[[torch.Tensor | None, int, int, int], torch.Tensor]
 
 MODEL = "model"
 REAL = "real"
+SHUFFLED = "shuffled"
+STILL = "still"
 
 
 @dataclass(frozen=True)
@@ -220,6 +222,7 @@ class _Run:
     conditional: bool
     baselines: list[Baseline]
     systems: list[str]  # columns of the report: the model, then what it is compared with
+    statistics_only: tuple[str, ...]  # systems only the statistics score (no ground truth, not in the video)
     metrics: Sequence[Metric]
     data: dict[str, Any]  # what data-aware metrics get: the source's description and reference clips
     clip_frames: int
@@ -291,7 +294,8 @@ def evaluate(
         outputs, reference = _generate(run, batch, generate_fn, condition_fn)
         _score(run, batch, outputs, reference)
         if keep_videos:
-            _keep(run.shown, outputs, batch.real if run.conditional else reference, options.videos, run.conditional)
+            shown = {k: v for k, v in outputs.items() if k not in run.statistics_only}
+            _keep(run.shown, shown, batch.real if run.conditional else reference, options.videos, run.conditional)
         done += batch.size
         if progress is not None:
             progress(done, len(run.indices))
@@ -320,9 +324,14 @@ def _plan_run(clips: Any, task: str, condition_fn: Callable[[torch.Tensor], torc
         raise VidsynthError("unconditional evaluation needs at least 4 test clips (half reference, half compared)")
 
     baselines = baselines_for(task, options.seed001_interpolation, options.flow) if conditional else []
-    systems = [MODEL] + [b.name for b in baselines] if conditional else [MODEL, REAL, "shuffled"]
+    # statistics (motion, appearance, balls) also describe real clips with shuffled frames (right frames,
+    # no motion) and a held still frame (right frame, no motion); for conditional models the copy
+    # baselines are the still frame
+    extra = (SHUFFLED,) if conditional and any(m.kind == "statistic" for m in metrics) else ()
+    systems = [MODEL] + [b.name for b in baselines] + list(extra) if conditional else [MODEL, REAL, SHUFFLED, STILL]
     run = _Run(plan=plan, options=options, device=device, indices=indices, conditional=conditional,
-               baselines=baselines, systems=systems, metrics=metrics, data={"description": describe_source(clips)},
+               baselines=baselines, systems=systems, statistics_only=extra, metrics=metrics,
+               data={"description": describe_source(clips)},
                clip_frames=clip_frames, source=source, shuffle_gen=torch.Generator().manual_seed(options.seed + 1))
     if options.detector is not None:
         run.detectors["fvd"] = frechet.load_detector(options.detector, device, "fvd")
@@ -373,6 +382,8 @@ def _generate(run: _Run, batch: _Batch, generate_fn: GenerateFn,
         outputs[MODEL] = _model_output(generate_fn, cond, batch.size, seed, plan, run.device, options.samples)
         for b in run.baselines:
             outputs[b.name] = b.fn(cond, plan.frames).to(run.device).clamp(-1, 1)
+        if SHUFFLED in run.statistics_only:
+            outputs[SHUFFLED] = shuffle_frames(real, run.shuffle_gen)
         return outputs, real  # statistics of the ground truth: every clip
     n_odd = int(batch.odd.sum())
     reference = real[batch.even.to(run.device)]
@@ -380,7 +391,8 @@ def _generate(run: _Run, batch: _Batch, generate_fn: GenerateFn,
     if n_odd:
         outputs[MODEL] = _model_output(generate_fn, None, n_odd, seed, plan, run.device)
         outputs[REAL] = compared
-        outputs["shuffled"] = shuffle_frames(compared, run.shuffle_gen)
+        outputs[SHUFFLED] = shuffle_frames(compared, run.shuffle_gen)
+        outputs[STILL] = compared[:, :, :1].expand_as(compared)
     return outputs, reference
 
 
@@ -390,14 +402,15 @@ def _score(run: _Run, batch: _Batch, outputs: dict[str, torch.Tensor], reference
     units = {name: to_unit(v) for name, v in outputs.items()}
     for m in run.paired:
         for name, video in units.items():
-            _safe(run, m, name, video, real_unit)
+            if name not in run.statistics_only:
+                _safe(run, m, name, video, real_unit)
     reference_unit = to_unit(reference)
     for m in run.statistics:
         if reference.shape[0]:
             _safe(run, m, run.reference_name, reference_unit, None)
         for name, video in units.items():
             _safe(run, m, name, video, None)
-    _add_features(run, batch, outputs, reference)
+    _add_features(run, batch, {k: v for k, v in outputs.items() if k not in run.statistics_only}, reference)
 
 
 def _add_features(run: _Run, batch: _Batch, outputs: dict[str, torch.Tensor], reference: torch.Tensor) -> None:
@@ -484,7 +497,7 @@ def _assemble(run: _Run, seconds: float) -> dict[str, Any]:
     clip_frames, source, device = run.clip_frames, run.source, run.device
     from vidsynth.metrics import frechet
 
-    baseline_names = [b.name for b in baselines] if conditional else [REAL, "shuffled"]
+    baseline_names = [b.name for b in baselines] + list(run.statistics_only) if conditional else [REAL, SHUFFLED, STILL]
     ref_name = REAL if conditional else "reference"
     out_metrics: dict[str, Any] = {}
     curves: dict[str, Any] = {}
@@ -575,7 +588,9 @@ def _assemble(run: _Run, seconds: float) -> dict[str, Any]:
         "seconds": round(seconds, 3),
         "systems": systems,
         "baselines": (
-            {b.name: b.description for b in baselines} if conditional else describe_unconditional_baselines()
+            {b.name: b.description for b in baselines} | (
+                {SHUFFLED: describe_unconditional_baselines()[SHUFFLED]} if run.statistics_only else {})
+            if conditional else describe_unconditional_baselines()
         ),
         "conventions": {
             "pixels": "metrics see pixel values in [0, 1] (model output clamped to [-1, 1], then (x + 1) / 2)",
