@@ -92,3 +92,80 @@ def test_an_existing_report_is_not_replaced_without_force(tmp_path):
     result = run_vidsynth(["eval", "tiny", "builtin:tiny-squares", "-o", str(out)], env=env(tmp_path))
     assert result.returncode == 1 and "already exists; pass --force" in result.stderr
     assert (out / "report.json").read_text() == "{}"
+
+
+@pytest.fixture
+def unconditional_run(tmp_path, tiny_registry):
+    """A tiny unconditional model trained for 2 steps, its config.json naming the data it trained on."""
+    train_tiny(tmp_path, tiny_registry, plugin="tiny", steps=2)
+    config = tmp_path / "run" / "config.json"
+    info = json.loads(config.read_text())
+    info["data"] = {"source": "builtin:tiny-squares", "description": {}}
+    config.write_text(json.dumps(info))
+    return tmp_path / "run"
+
+
+def test_eval_on_a_folder_the_run_did_not_train_on_uses_every_clip_and_says_so(tmp_path, unconditional_run):
+    from test_metrics_evaluate import colour_videos
+
+    folder = colour_videos(tmp_path / "videos", count=4, frames=8)
+    out = tmp_path / "report"
+    result = run_vidsynth(["eval", "tiny", str(folder), "--checkpoint", str(unconditional_run), "-o", str(out),
+                           "--videos", "0"], env={**env(tmp_path), "VIDSYNTH_CACHE": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stderr
+    said = [line for line in result.stderr.splitlines() if "is not the data this run trained on" in line]
+    assert len(said) == 1 and "evaluating all 8 of its clips" in said[0] and "builtin:tiny-squares" in said[0]
+    report = json.loads((out / "report.json").read_text())
+    assert report["data"]["split"] == "all" and report["clips"] == 8
+    assert {"motion-energy", "temporal-coherence", "appearance-distance"} <= set(report["metrics"])
+    assert report["systems"] == ["model", "real", "shuffled", "still"]
+
+
+def test_an_empty_split_is_a_one_line_error_with_the_fix(tmp_path, unconditional_run):
+    from test_metrics_evaluate import colour_videos
+
+    folder = colour_videos(tmp_path / "videos", count=2, frames=8)  # 10% of 2 videos: no test video
+    result = run_vidsynth(["eval", "tiny", str(folder), "--checkpoint", str(unconditional_run), "--split", "test",
+                           "-o", str(tmp_path / "r")], env={**env(tmp_path), "VIDSYNTH_CACHE": str(tmp_path / "cache")})
+    error = result.stderr.splitlines()[-1]  # after the progress lines: the error, one line
+    assert result.returncode == 1 and error.startswith("error: the test split of"), result.stderr
+    assert error.endswith("evaluate every clip with --split all") and "Traceback" not in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_detector_file_is_announced_with_its_sha256_before_it_runs(tmp_path, unconditional_run):
+    import hashlib
+
+    detector = tmp_path / "i3d_torchscript.pt"
+    torch.jit.script(FakeI3D()).save(str(detector))
+    digest = hashlib.sha256(detector.read_bytes()).hexdigest()
+    result = run_vidsynth(["eval", "tiny", "builtin:tiny-squares", "--checkpoint", str(unconditional_run),
+                           "-o", str(tmp_path / "r"), "--detector", str(detector), "--videos", "0"], env=env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    notice = [line for line in result.stderr.splitlines() if digest in line]
+    assert len(notice) == 1 and notice[0].startswith("--detector") and "use only files you trust" in notice[0]
+
+
+def test_help_says_a_torchscript_file_is_code(tmp_path):
+    result = run_vidsynth(["eval", "--help"], env=env(tmp_path))
+    assert result.returncode == 0 and "only files you trust" in " ".join(result.stdout.split())
+
+
+def test_size_is_refused_in_one_line_naming_a_plugin_that_samples_only_at_its_training_size(tmp_path, trained):
+    result = run_vidsynth(["eval", "tiny-keyframes", "builtin:tiny-squares", "--checkpoint", str(trained),
+                           "-o", str(tmp_path / "r"), "--size", "32"], env=env(tmp_path))
+    error = result.stderr.splitlines()[-1]
+    assert result.returncode == 1 and error.startswith("error: plugin tiny-keyframes samples only at its training "
+                                                       "size 16x16"), result.stderr
+    assert "supports_any_size" in error and "Traceback" not in result.stderr and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--size", "0"], "--size takes N or WxH"),
+    (["--size", "big"], "--size takes N or WxH"),
+    (["--size", "64x48"], "square frames"),
+    (["--split", "val"], "unknown split 'val'"),
+])
+def test_bad_size_and_split_are_one_line_errors_before_any_run_is_loaded(tmp_path, args, message):
+    result = run_vidsynth(["eval", "tiny", "builtin:tiny-squares", "-o", str(tmp_path / "r"), *args], env=env(tmp_path))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1 and message in result.stderr, result.stderr

@@ -328,3 +328,52 @@ def test_first_frame_models_get_the_same_numbers_beside_shuffled_frames_and_the_
     assert energy["vs_baselines"]["copy-given"]["mean"] == 0 and energy["vs_baselines"]["shuffled"]["paired"]
     assert "shuffled" not in report["metrics"]["psnr"]["results"]  # only the statistics see shuffled frames
     assert "shuffled" not in videos
+
+
+def test_size_options_parse_square_sizes_and_refuse_plugins_without_any_size_support():
+    from vidsynth.metrics.options import check_eval_size, parse_size
+
+    assert parse_size(None) is None and parse_size("64") == 64 and parse_size("48x48") == 48
+    for bad in ("0", "x", "64x", "-3", "64x32"):
+        with pytest.raises(VidsynthError):
+            parse_size(bad)
+
+    class Fixed:
+        name = "fixed"
+
+    class Flexible:
+        name = "flexible"
+        supports_any_size = True
+
+    check_eval_size(Fixed(), 64, None)
+    check_eval_size(Fixed(), 64, 64)
+    check_eval_size(Flexible(), 64, 32)
+    with pytest.raises(VidsynthError, match="plugin fixed samples only at its training size 64x64"):
+        check_eval_size(Fixed(), 64, 32)
+
+
+def test_the_default_split_is_all_only_for_a_folder_the_run_did_not_train_on(tmp_path):
+    from vidsynth.metrics.options import default_split
+
+    assert default_split("builtin:bouncing-balls?balls=4", "builtin:bouncing-balls") == "test"
+    assert default_split(str(tmp_path / "clips"), None) == "test"  # nothing recorded: the usual split
+    assert default_split(str(tmp_path / "clips"), str(tmp_path / "clips")) == "test"
+    assert default_split(str(tmp_path / "clips") + "/", str(tmp_path / "clips")) == "test"
+    assert default_split(str(tmp_path / "other"), str(tmp_path / "clips")) == "all"
+    assert default_split(str(tmp_path / "other"), "builtin:bouncing-balls") == "all"
+
+
+def test_a_torchscript_notice_names_the_flag_the_file_and_its_sha256(tmp_path):
+    import hashlib
+
+    from vidsynth.metrics.files import torchscript_notice
+
+    class Doubler(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return 2 * x
+
+    path = tmp_path / "tiny.pt"
+    torch.jit.script(Doubler()).save(str(path))
+    notice = torchscript_notice("--inception", path)
+    assert notice.startswith(f"--inception {path}: loading TorchScript (sha256 {hashlib.sha256(path.read_bytes()).hexdigest()})")
+    assert "\n" not in notice and "use only files you trust" in notice

@@ -13,7 +13,8 @@ def eval_command(
     data: str = typer.Argument(..., help="Test data: a folder of videos, a prepared cache, or builtin:NAME."),
     output: Path = typer.Option(..., "--output", "-o", help="Report folder: report.json, comparison.mp4, curves.png."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="Run directory (or one of its checkpoints); default: the newest run of PLUGIN under ./runs."),
-    split: str = typer.Option("test", "--split", help="Which split of DATA to evaluate on: test, train or all."),
+    split: Optional[str] = typer.Option(None, "--split", help="Which split of DATA to evaluate on: test, train or all (default: test; all for a folder the run did not train on)."),
+    size: Optional[str] = typer.Option(None, "--size", help="Evaluate at N x N pixels (N or NxN) instead of the model's training size; needs a plugin that samples at any size."),
     n: Optional[int] = typer.Option(None, "-n", "--num", help="Evaluate N clips drawn by --seed (default: every clip of the split)."),
     batch_size: int = typer.Option(16, "--batch-size", "-b", help="Clips generated and scored at once."),
     seed: int = typer.Option(0, "--seed", help="Seed of the clip choice and of the model's noise (batch i uses seed + i)."),
@@ -22,8 +23,8 @@ def eval_command(
     samples: int = typer.Option(1, "--samples", help="Conditional models: score the pixel mean of K samples per condition (the best guess under squared error) instead of one."),
     context: Optional[int] = typer.Option(None, "--context", help="next-frame models: frames given to the model (default: what its condition takes)."),
     horizon: Optional[int] = typer.Option(None, "--horizon", help="next-frame models: frames to predict after the context (default: the rest of the clip)."),
-    detector: Optional[Path] = typer.Option(None, "--detector", help="TorchScript I3D file for FVD (StyleGAN-V's i3d_torchscript.pt); never downloaded."),
-    inception: Optional[Path] = typer.Option(None, "--inception", help="TorchScript Inception file for FID (StyleGAN2-ADA's inception-2015-12-05.pt)."),
+    detector: Optional[Path] = typer.Option(None, "--detector", help="TorchScript I3D file for FVD (StyleGAN-V's i3d_torchscript.pt); never downloaded. TorchScript is code that runs: use only files you trust."),
+    inception: Optional[Path] = typer.Option(None, "--inception", help="TorchScript Inception file for FID (StyleGAN2-ADA's inception-2015-12-05.pt). TorchScript is code that runs: use only files you trust."),
     fvd_frames: int = typer.Option(16, "--fvd-frames", help="Frames of each clip fed to the I3D detector (the first N; FVD papers use 16)."),
     metrics: Optional[List[str]] = typer.Option(None, "--metric", "-m", help="Compute only this metric (repeatable; default: every one that applies)."),
     videos: int = typer.Option(4, "--videos", help="Clips shown in comparison.mp4 (0: no video)."),
@@ -43,7 +44,12 @@ def eval_command(
     unconditional: real held-out clips and the same clips with shuffled frames). Each number comes with
     its 95% interval, and model − baseline with a paired 95% interval, so you see whether the model beats
     the baseline. FVD/FID need a detector file you pass (nothing is downloaded) and come with the
-    real-vs-real floor.
+    real-vs-real floor. A detector file is TorchScript, i.e. code that runs on this machine: pass only
+    files you trust (eval prints each one's sha256 before loading it).
+
+    On a folder the run did not train on, every clip is evaluated (--split all) unless --split says
+    otherwise. --size N evaluates at N x N pixels (the data is read at that size) with plugins that can
+    sample at any size.
 
     Writes REPORT_DIR/report.json, comparison.mp4 (ground truth | baselines | model) and curves.png
     (metrics per frame, or per horizon for first/next-frame models).
@@ -62,7 +68,7 @@ def eval_command(
 
     from vidsynth.errors import VidsynthError
     from vidsynth.metrics.files import I3D_HELP, INCEPTION_HELP, REPORT_FILE
-    from vidsynth.metrics.options import check_samples
+    from vidsynth.metrics.options import check_eval_size, check_samples, default_split, parse_size
     from vidsynth.plugins import get_registry
 
     # Everything a user can get wrong is checked before torch is imported and the run is loaded.
@@ -72,6 +78,9 @@ def eval_command(
     check_samples(samples, mean, model.task.value != "unconditional")
     if videos < 0:
         raise VidsynthError(f"--videos must be >= 0, got {videos}")
+    if split is not None and split not in ("train", "test", "all"):
+        raise VidsynthError(f"unknown split {split!r}; use train, test or all")
+    eval_size = parse_size(size)
     for flag, path, help_text in (("--detector", detector, I3D_HELP), ("--inception", inception, INCEPTION_HELP)):
         if path is not None and not path.is_file():
             raise VidsynthError(f"{flag} file {path} does not exist; {help_text}")
@@ -85,7 +94,7 @@ def eval_command(
     from vidsynth.checkpoint import find_latest_run, load_run
     from vidsynth.generate import generate, parse_options
     from vidsynth.metrics import report as reporting
-    from vidsynth.metrics.evaluate import EvalOptions, available_metrics, evaluate, select_metrics
+    from vidsynth.metrics.evaluate import EvalOptions, available_metrics, describe_source, evaluate, select_metrics
 
     typed_options = parse_options(model, options)
     chosen = select_metrics(available_metrics(), model.task.value, data, metrics)
@@ -99,16 +108,35 @@ def eval_command(
             )
     loaded = load_run(checkpoint, plugin_name=model.name, device=device)
     config = loaded.config
-    err = Console(stderr=True)
+    check_eval_size(model, config.size, eval_size)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)  # notices stay one line each
     err.print(f"using {loaded.meta['checkpoint']} (step {loaded.step})")
 
-    from vidsynth.data import open_clips
+    import dataclasses
 
-    clips = open_clips(data, frames=config.frames, size=config.size, channels=config.channels, split=split,
+    from vidsynth.data import open_clips
+    from vidsynth.metrics.files import torchscript_notice
+
+    trained_on = (loaded.meta.get("data") or {}).get("source")
+    chosen_split = split or default_split(data, trained_on)
+    frame_size = eval_size or config.size
+    clips = open_clips(data, frames=config.frames, size=frame_size, channels=config.channels, split=chosen_split,
                        progress=not as_json)
+    if len(clips) == 0:
+        hint = "; evaluate every clip with --split all" if chosen_split != "all" else ""
+        raise VidsynthError(f"the {chosen_split} split of {data} has no clips of {config.frames} frames{hint}")
+    if split is None and chosen_split == "all":
+        err.print(f"{data} is not the data this run trained on ({trained_on}): evaluating all {len(clips)} of its "
+                  "clips (--split test for its test split only)", markup=False)
+    for flag, path in (("--detector", detector), ("--inception", inception)):
+        if path is not None:
+            err.print(torchscript_notice(flag, path), markup=False)
+    # a plugin that declares supports_any_size samples at the evaluated size when its config says so
+    sampler = loaded if frame_size == config.size else dataclasses.replace(
+        loaded, config=dataclasses.replace(config, size=frame_size))
 
     def generate_fn(condition, count, batch_seed, frames):
-        return generate(loaded, condition, count, batch_seed, frames=None if frames == config.frames else frames,
+        return generate(sampler, condition, count, batch_seed, frames=None if frames == config.frames else frames,
                         mean=mean, **typed_options)
 
     eval_options = EvalOptions(
@@ -124,8 +152,8 @@ def eval_command(
         task_id = bar.add_task("eval", total=None)
         report, shown = evaluate(
             generate_fn, clips, task=model.task.value,
-            condition_fn=lambda video: model.condition_from(video, config),
-            given_fn=lambda frames: model.given_frames(config, frames),
+            condition_fn=lambda video: model.condition_from(video, sampler.config),
+            given_fn=lambda frames: model.given_frames(sampler.config, frames),
             metrics=chosen, options=eval_options, device=loaded.device, source=data,
             progress=lambda done, total: bar.update(task_id, completed=done, total=total),
             keep_videos=videos > 0,
@@ -136,7 +164,7 @@ def eval_command(
         "checkpoint": loaded.meta.get("checkpoint"),
         "step": loaded.step,
         "config": config.to_dict(),
-        "data": {"source": data, "split": split, "description": _describe(clips)},
+        "data": {"source": data, "split": chosen_split, "size": frame_size, "description": describe_source(clips)},
         **report,
     }
     output.mkdir(parents=True, exist_ok=True)
@@ -161,14 +189,6 @@ def eval_command(
     if curves is not None:
         console.print(str(curves))
     console.print(str(output / REPORT_FILE))
-
-
-def _describe(clips) -> dict:
-    describe = getattr(clips, "describe", None)
-    try:
-        return dict(describe()) if callable(describe) else {}
-    except Exception:  # noqa: BLE001 - a description is nice to have, never a reason to fail
-        return {}
 
 
 def register(app: typer.Typer) -> None:
