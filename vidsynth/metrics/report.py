@@ -141,10 +141,45 @@ def comparison_columns(report: dict[str, Any], videos: dict[str, np.ndarray]) ->
     return [c for c in [truth, *others, "model"] if c in videos]
 
 
-def write_comparison_video(report: dict[str, Any], videos: dict[str, np.ndarray], out_dir: Path,
-                           fps: float) -> tuple[Path, list[str]] | None:
-    """One row per clip: ground truth | baseline(s) | model (unconditional: real | shuffled | model)."""
-    from vidsynth.io import write_grid
+#: pixels of the label strip above the comparison video's columns (PIL's default bitmap font is ~11 px)
+HEADER_HEIGHT = 16
+GRID_PAD = 2  # pixels between the tiles, as vidsynth.io.tile_videos draws them
+
+
+def _text_width(label: str) -> int:
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.load_default()
+    left, _, right, _ = ImageDraw.Draw(_blank(1, 1)).textbbox((0, 0), label, font=font)
+    return int(right - left)
+
+
+def _blank(width: int, height: int):
+    from PIL import Image
+
+    return Image.new("L", (width, height), 0)
+
+
+def label_header(labels: list[str], tile_width: int, pad: int = GRID_PAD) -> np.ndarray:
+    """A strip ``uint8 [HEADER_HEIGHT, W]`` with each label centred over its column of a tiled grid."""
+    from PIL import ImageDraw, ImageFont
+
+    width = len(labels) * tile_width + (len(labels) + 1) * pad
+    strip = _blank(width, HEADER_HEIGHT)
+    draw = ImageDraw.Draw(strip)
+    font = ImageFont.load_default()
+    for i, label in enumerate(labels):
+        left = pad + i * (tile_width + pad)
+        text_left = left + max(0, (tile_width - _text_width(label)) // 2)
+        draw.text((text_left, 2), label, fill=255, font=font)
+    return np.asarray(strip, dtype=np.uint8)
+
+
+def comparison_frames(report: dict[str, Any], videos: dict[str, np.ndarray]) -> tuple[np.ndarray, list[str]] | None:
+    """The comparison video's frames ``uint8 [T, H, W, C]``: one row per clip, one column per system, and
+    a header strip naming each column. Tiles are enlarged (nearest neighbour, a whole factor) until the
+    longest name fits its column."""
+    from vidsynth.io import tile_videos
 
     columns = comparison_columns(report, videos)
     if not columns:
@@ -152,9 +187,26 @@ def write_comparison_video(report: dict[str, Any], videos: dict[str, np.ndarray]
     rows = min(len(videos[c]) for c in columns)
     if rows == 0:
         return None
-    tiles = [videos[c][i] for i in range(rows) for c in columns]
-    path = write_grid(out_dir / VIDEO_FILE, tiles, fps=fps, ncols=len(columns))
-    return path, columns
+    tile_width = videos[columns[0]].shape[3]
+    scale = max(1, math.ceil((max(_text_width(c) for c in columns) + 4) / tile_width))
+    tiles = [videos[c][i].repeat(scale, axis=1).repeat(scale, axis=2) for i in range(rows) for c in columns]
+    grid = tile_videos(tiles, ncols=len(columns), pad=GRID_PAD)
+    header = label_header(columns, tile_width * scale)[None, :, :, None]  # [1, h, W, 1]
+    header = np.broadcast_to(header, (grid.shape[0], header.shape[1], grid.shape[2], grid.shape[3]))
+    return np.concatenate([header, grid], axis=1), columns
+
+
+def write_comparison_video(report: dict[str, Any], videos: dict[str, np.ndarray], out_dir: Path,
+                           fps: float) -> tuple[Path, list[str]] | None:
+    """One row per clip: ground truth | baseline(s) | model (unconditional: real | shuffled | still | model),
+    under a header naming each column."""
+    from vidsynth.io import write_video
+
+    made = comparison_frames(report, videos)
+    if made is None:
+        return None
+    frames, columns = made
+    return write_video(out_dir / VIDEO_FILE, frames, fps=fps), columns
 
 
 def write_curves(report: dict[str, Any], out_dir: Path) -> Path | None:
