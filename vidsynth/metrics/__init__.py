@@ -8,8 +8,11 @@ metrics); the torch-based parts load on first attribute access.
   (``vidsynth.metrics.pixel``).
 * Fréchet distances — ``frechet_distance``, ``feature_statistics``, ``i3d_features``,
   ``inception_features``, ``load_detector`` (``vidsynth.metrics.frechet``).
-* bouncing-balls physics — ``detect_balls``, ``ball_count_per_frame``, ``ball_speed``,
+* bouncing-balls physics — ``detect_balls``, ``true_ball_count``, ``ball_count_accuracy``,
+  ``ball_count_changes``, ``ball_roundness``, ``ball_radius``, ``ball_count_per_frame``, ``ball_speed``,
   ``motion_coherence`` (``vidsynth.metrics.physics``).
+* any video — ``motion_energy``, ``temporal_coherence``, ``appearance_distance``
+  (``vidsynth.metrics.appearance``).
 * baselines — ``linear_interpolation``, ``flow_interpolation``, ``copy_last_frame``, ``shuffle_frames``,
   ``baselines_for`` (``vidsynth.metrics.baselines``).
 * statistics — ``summarize``, ``paired_difference``, ``welch_difference`` (``vidsynth.metrics.stats``).
@@ -30,7 +33,11 @@ _LAZY = {
         "frechet_distance", "frechet_distance_of_features", "feature_statistics", "i3d_features",
         "inception_features", "load_detector",
     ),
-    "physics": ("detect_balls", "ball_count_per_frame", "ball_speed", "motion_coherence"),
+    "physics": (
+        "detect_balls", "true_ball_count", "ball_count_accuracy", "ball_count_changes", "ball_roundness",
+        "ball_radius", "ball_count_per_frame", "ball_speed", "motion_coherence",
+    ),
+    "appearance": ("motion_energy", "temporal_coherence", "appearance_distance"),
     "baselines": (
         "linear_interpolation", "flow_interpolation", "copy_last_frame", "shuffle_frames", "baselines_for",
         "Baseline",

@@ -16,8 +16,9 @@ however many clips are evaluated:
    the same size (Fréchet distances are biased by the set size).
 
 For unconditional models the clips split the same way: the even clips are the reference, and the model
-(one sample per odd clip), the odd real clips (the floor) and the odd clips with shuffled frames are
-compared with it.
+(one sample per odd clip), the odd real clips (the floor), the odd clips with shuffled frames and with
+their first frame held (``still``) are compared with it. Statistics of conditional models also see the
+real clips with shuffled frames (``statistics_only``: no ground truth, not in the comparison video).
 
 The result is a plain dict (``report.json``); ``vidsynth.metrics.report`` renders and writes it.
 """
@@ -221,8 +222,8 @@ class _Run:
     indices: list[int]
     conditional: bool
     baselines: list[Baseline]
-    systems: list[str]  # columns of the report: the model, then what it is compared with
-    statistics_only: tuple[str, ...]  # systems only the statistics score (no ground truth, not in the video)
+    systems: list[str]  # the model, then what it is compared with (every metric, the video)
+    statistics_only: tuple[str, ...]  # compared with by the statistics only (no ground truth, not in the video)
     metrics: Sequence[Metric]
     data: dict[str, Any]  # what data-aware metrics get: the source's description and reference clips
     clip_frames: int
@@ -328,7 +329,7 @@ def _plan_run(clips: Any, task: str, condition_fn: Callable[[torch.Tensor], torc
     # no motion) and a held still frame (right frame, no motion); for conditional models the copy
     # baselines are the still frame
     extra = (SHUFFLED,) if conditional and any(m.kind == "statistic" for m in metrics) else ()
-    systems = [MODEL] + [b.name for b in baselines] + list(extra) if conditional else [MODEL, REAL, SHUFFLED, STILL]
+    systems = [MODEL] + [b.name for b in baselines] if conditional else [MODEL, REAL, SHUFFLED, STILL]
     run = _Run(plan=plan, options=options, device=device, indices=indices, conditional=conditional,
                baselines=baselines, systems=systems, statistics_only=extra, metrics=metrics,
                data={"description": describe_source(clips)},
@@ -508,7 +509,7 @@ def _assemble(run: _Run, seconds: float) -> dict[str, Any]:
             out_metrics[m.name] = entry
             continue
         values = tally.values.get(m.name, {})
-        rows = systems + ([ref_name] if m.kind == "statistic" else [])
+        rows = systems + (list(run.statistics_only) + [ref_name] if m.kind == "statistic" else [])
         for name in rows:
             if name in values:
                 entry["results"][name] = stats.summarize(values[name])
@@ -587,6 +588,7 @@ def _assemble(run: _Run, seconds: float) -> dict[str, Any]:
         "device": str(device),
         "seconds": round(seconds, 3),
         "systems": systems,
+        "statistics_only": list(run.statistics_only),
         "baselines": (
             {b.name: b.description for b in baselines} | (
                 {SHUFFLED: describe_unconditional_baselines()[SHUFFLED]} if run.statistics_only else {})

@@ -52,7 +52,7 @@ def render_tables(report: dict[str, Any], console: Any) -> None:
     """Print the report: metrics (mean ± 95% half-interval), model − baseline, ratios, Fréchet distances."""
     from rich.table import Table
 
-    systems = list(report["systems"])
+    systems = list(report["systems"]) + list(report.get("statistics_only", []))  # shuffled: statistics only
     metrics = report["metrics"]
     stat_ref = "real" if report["task"] != "unconditional" else "reference"
     has_stats = any(m["kind"] == "statistic" for m in metrics.values())
@@ -222,7 +222,7 @@ def write_curves(report: dict[str, Any], out_dir: Path) -> Path | None:
     horizon = report["task"] in ("first-frame", "next-frame")
     offset = max(given) if (horizon and given) else 0  # x = frames after the (last) given frame
     scored = plan["scored_frames"]
-    names = list(dict.fromkeys([*report["systems"], "real", "reference"]))
+    names = list(dict.fromkeys([*report["systems"], *report.get("statistics_only", []), "real", "reference"]))
     colour = {name: f"C{i}" for i, name in enumerate(names)}  # one colour per system in every panel
     ncols = min(3, len(curves))
     nrows = math.ceil(len(curves) / ncols)
