@@ -169,3 +169,20 @@ def test_size_is_refused_in_one_line_naming_a_plugin_that_samples_only_at_its_tr
 def test_bad_size_and_split_are_one_line_errors_before_any_run_is_loaded(tmp_path, args, message):
     result = run_vidsynth(["eval", "tiny", "builtin:tiny-squares", "-o", str(tmp_path / "r"), *args], env=env(tmp_path))
     assert result.returncode == 1 and result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+
+
+def test_a_plugin_that_samples_at_any_size_is_evaluated_at_the_size_asked_for(tmp_path, trained, tiny_registry,
+                                                                              monkeypatch):
+    from vidsynth.cli import main
+
+    # the tiny in-betweener is fully convolutional: declared here as a plugin would declare it
+    monkeypatch.setattr(type(tiny_registry.model("tiny-keyframes")), "supports_any_size", True, raising=False)
+    out = tmp_path / "report"
+    main(["eval", "tiny-keyframes", "builtin:tiny-squares", "--checkpoint", str(trained), "-o", str(out),
+          "-n", "4", "--size", "24x24", "--videos", "2", "--json"])
+    report = json.loads((out / "report.json").read_text())
+    assert report["data"]["size"] == 24 and report["config"]["size"] == 16
+    assert report["metrics"]["psnr"]["results"]["model"]["n"] == 4
+    with av.open(str(out / "comparison.mp4")) as container:
+        frame = next(container.decode(video=0))
+    assert frame.height > 2 * 24  # two rows of 24-pixel clips (enlarged to fit the labels) under the header
