@@ -12,7 +12,7 @@ def eval_command(
     plugin: str = typer.Argument(..., help="Model plugin, e.g. cvae (see `vidsynth plugins list`)."),
     data: str = typer.Argument(..., help="Test data: a folder of videos, a prepared cache, or builtin:NAME."),
     output: Path = typer.Option(..., "--output", "-o", help="Report folder: report.json, comparison.mp4, curves.png."),
-    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="Run directory (or one of its checkpoints); default: the newest run of PLUGIN under ./runs."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="Run directory (or one of its checkpoints), or `pretrained` for the model vidsynth ships; default: the newest run of PLUGIN under ./runs, else the shipped one."),
     split: str = typer.Option("test", "--split", help="Which split of DATA to evaluate on: test, train or all."),
     n: Optional[int] = typer.Option(None, "-n", "--num", help="Evaluate N clips drawn by --seed (default: every clip of the split)."),
     batch_size: int = typer.Option(16, "--batch-size", "-b", help="Clips generated and scored at once."),
@@ -82,25 +82,20 @@ def eval_command(
 
     from rich.console import Console
 
-    from vidsynth.checkpoint import find_latest_run, load_run
+    from vidsynth.checkpoint import resolve_run
     from vidsynth.generate import generate, parse_options
     from vidsynth.metrics import report as reporting
     from vidsynth.metrics.evaluate import EvalOptions, available_metrics, evaluate, select_metrics
+    from vidsynth.pretrained import load_model
 
     typed_options = parse_options(model, options)
     chosen = select_metrics(available_metrics(), model.task.value, data, metrics)
 
-    if checkpoint is None:
-        checkpoint = find_latest_run(model.name, "runs")
-        if checkpoint is None:
-            raise VidsynthError(
-                f"no trained {model.name} model under ./runs; train one with `vidsynth train {model.name} DATA`"
-                " or pass --checkpoint RUN_DIR"
-            )
-    loaded = load_run(checkpoint, plugin_name=model.name, device=device)
+    checkpoint, note = resolve_run(model.name, checkpoint)
+    loaded = load_model(checkpoint, plugin_name=model.name, device=device)
     config = loaded.config
     err = Console(stderr=True)
-    err.print(f"using {loaded.meta['checkpoint']} (step {loaded.step})")
+    err.print(note or f"using {loaded.meta['checkpoint']} (step {loaded.step})", soft_wrap=True)
 
     from vidsynth.data import open_clips
 

@@ -23,9 +23,11 @@ def list_plugins(
 
       VIDSYNTH_PLUGINS=cvae,wgan3d vidsynth plugins list   (load only these entry points)
     """
+    from vidsynth import pretrained
     from vidsynth.plugins import get_registry
 
     registry = get_registry()
+    shipped = pretrained.available()
     owner = {p: info for info in registry.plugins for p in info.provides}
     models = []
     for name, model in sorted(registry.models.items()):
@@ -37,6 +39,7 @@ def list_plugins(
                 "distribution": info.distribution if info else None,
                 "version": info.version if info else None,
                 "status": "ok",
+                "pretrained": name in shipped,
             }
         )
     if as_json:
@@ -55,14 +58,15 @@ def list_plugins(
     console = Console()
     if models:
         table = Table(title="Models", title_justify="left")
-        for col in ("name", "task", "presets", "distribution", "status"):
+        for col in ("name", "task", "presets", "pretrained", "distribution", "status"):
             table.add_column(col)
         for m in models:
             dist = f"{m['distribution']} {m['version']}" if m["distribution"] else "-"
             presets = ", ".join(p + ("*" if p == m["default_preset"] else "") for p in m["presets"]) or "-"
-            table.add_row(m["name"], m["task"], presets, dist, "ok")
+            table.add_row(m["name"], m["task"], presets, "yes" if m["pretrained"] else "-", dist, "ok")
         console.print(table)
-        console.print("* default preset")
+        console.print("* default preset; pretrained: vidsynth ships a trained model that `sample` and `eval` use"
+                      " when ./runs has none. Options and config keys: `vidsynth plugins show NAME`.")
     else:
         console.print(
             "No model plugins are installed. A model plugin is a package with an entry point in the "

@@ -15,7 +15,7 @@ def sample(
     images: Optional[List[Path]] = typer.Argument(None, help="Input images (the same as --in; `--in a.jpg b.jpg` works)."),
     inputs: Optional[List[Path]] = typer.Option(None, "--in", "-i", help="Input image (first frame, keyframes...): as many as the task takes."),
     output: Path = typer.Option(..., "--output", "-o", help="Output .mp4, .gif or .webm, or a folder."),
-    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="Run directory (or one of its checkpoints); default: the newest run of PLUGIN under ./runs."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="Run directory (or one of its checkpoints), or `pretrained` for the model vidsynth ships; default: the newest run of PLUGIN under ./runs, else the shipped one."),
     n: int = typer.Option(1, "-n", "--num", help="Number of videos."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampling noise (same seed, same videos)."),
     frames: Optional[int] = typer.Option(None, "--frames", help="Frames per video (default: the model's)."),
@@ -44,10 +44,11 @@ def sample(
 
       vidsynth sample convlstm --in start.png --frames 30 --mean -o next.webm
     """
-    from vidsynth.checkpoint import find_latest_run, load_run
+    from vidsynth.checkpoint import resolve_run
     from vidsynth.errors import VidsynthError
     from vidsynth.generate import generate, parse_options
     from vidsynth.plugins import get_registry
+    from vidsynth.pretrained import load_model
 
     model = get_registry().model(plugin)
     paths = [*(inputs or []), *(images or [])]
@@ -64,19 +65,13 @@ def sample(
     if existing and not force:
         raise VidsynthError(f"{existing[0]} already exists; pass --force to overwrite (nothing was written)")
 
-    if checkpoint is None:
-        checkpoint = find_latest_run(model.name, "runs")
-        if checkpoint is None:
-            raise VidsynthError(
-                f"no trained {model.name} model under ./runs; train one with `vidsynth train {model.name} DATA`"
-                " or pass --checkpoint RUN_DIR"
-            )
-    loaded = load_run(checkpoint, plugin_name=model.name, device=device)  # imports torch after its own checks
+    checkpoint, note = resolve_run(model.name, checkpoint)
+    loaded = load_model(checkpoint, plugin_name=model.name, device=device)  # imports torch after its own checks
     import numpy as np
 
     from vidsynth.tensors import images_to_condition, model_to_clips
 
-    typer.echo(f"using {loaded.meta['checkpoint']} (step {loaded.step})", err=True)
+    typer.echo(note or f"using {loaded.meta['checkpoint']} (step {loaded.step})", err=True)
 
     condition = None
     if paths:
