@@ -27,7 +27,7 @@ def eval_command(
     fvd_frames: int = typer.Option(16, "--fvd-frames", help="Frames of each clip fed to the I3D detector (the first N; FVD papers use 16)."),
     metrics: Optional[List[str]] = typer.Option(None, "--metric", "-m", help="Compute only this metric (repeatable; default: every one that applies)."),
     videos: int = typer.Option(4, "--videos", help="Clips shown in comparison.mp4 (0: no video)."),
-    seed001: bool = typer.Option(False, "--seed001-interpolation", help="Keyframes: step the cross-fade by t/T like seed 001's notebook, not t/(T-1)."),
+    seed001: bool = typer.Option(False, "--seed001-interpolation", help="Keyframes: step the cross-fade by t/T like the notebook of Penington et al. 2019, not t/(T-1)."),
     flow: bool = typer.Option(True, "--flow/--no-flow", help="Keyframes: add the optical-flow baseline when OpenCV is installed."),
     options: Optional[List[str]] = typer.Option(None, "--option", help="Plugin sample option key=value (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print report.json to stdout instead of the tables."),
@@ -37,7 +37,7 @@ def eval_command(
 
     The model gets from each test clip what its task takes (keyframes: first and last frame; first-frame:
     the first frame; next-frame: the first K frames; unconditional: nothing) and every metric scores the
-    frames it produced: PSNR (per-frame mean), SSIM, MSE, seed 001's Table 2 L2 (whole video), and for
+    frames it produced: PSNR (per-frame mean), SSIM, MSE, the Table 2 L2 of Penington et al. 2019 (whole video), and for
     bouncing balls the ball count, speed and motion coherence. The same is done for the baselines
     (keyframes: linear cross-fade, optical flow with OpenCV; first/next-frame: copy the last known frame;
     unconditional: real held-out clips and the same clips with shuffled frames). Each number comes with
