@@ -41,7 +41,7 @@ DATA = {
 }
 #: Eval options of benchmarks/RESULTS.md beyond the defaults.
 EVAL_ARGS = {"cvae": ["--mean"], "pix2pix-chain": ["--horizon", "30"]}
-LIMIT_BYTES = 30 * 1024 * 1024
+LIMIT_BYTES = 30_000_000
 
 
 def vidsynth(*args: str) -> None:
