@@ -7,22 +7,26 @@ import re
 import shlex
 
 import av
+import pytest
 
 from tiny_plugin import run_vidsynth, tiny_plugin_env
 
 
-def run_demo(tmp_path):
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """One demo of tiny-keyframes (2 steps) in a fresh folder: (that folder, the finished process)."""
+    tmp_path = tmp_path_factory.mktemp("demo")
     result = run_vidsynth(
         ["demo", "--plugin", "tiny-keyframes", "--data", "builtin:tiny-squares", "--steps", "2",
          "--eval-clips", "64", "-o", "demo"],
         env=tiny_plugin_env(tmp_path), cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    return result
+    return tmp_path, result
 
 
-def test_demo_writes_a_run_under_runs_a_sample_and_a_report(tmp_path):
-    result = run_demo(tmp_path)
+def test_demo_writes_a_run_under_runs_a_sample_and_a_report(demo_run):
+    tmp_path, result = demo_run
     out = tmp_path / "demo"
     for name in ("first.png", "last.png", "sample.mp4", "sample.gif", "report/report.json"):
         assert (out / name).exists(), name
@@ -39,8 +43,8 @@ def test_demo_writes_a_run_under_runs_a_sample_and_a_report(tmp_path):
     assert "[3/3] evaluating on 8 held-out clips of builtin:tiny-squares" in result.stderr
 
 
-def test_every_command_the_demo_prints_works_as_printed(tmp_path):
-    result = run_demo(tmp_path)
+def test_every_command_the_demo_prints_works_as_printed(demo_run):
+    tmp_path, result = demo_run
     hints = [m.group(1) for m in re.finditer(r"^(?:sample with: |  )(vidsynth .*)$", result.stdout + result.stderr, re.M)]
     assert [h.split()[1] for h in hints] == ["sample", "sample", "eval", "train"]
     env = tiny_plugin_env(tmp_path)
