@@ -42,3 +42,15 @@ def test_unknown_command_is_a_usage_error_with_exit_2():
 def test_python_dash_m_runs_the_same_app():
     result = subprocess.run([sys.executable, "-m", "vidsynth", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and "vidsynth" in result.stdout
+
+
+def test_help_texts_name_papers_not_internal_seed_numbers():
+    import re
+
+    from vidsynth.cli import COMMAND_MODULES
+
+    for command in [*COMMAND_MODULES, "plugins list", "plugins show"]:
+        result = run_cli(*command.split(), "--help")
+        assert result.returncode == 0, command
+        # prose only: "seed 001's notebook" is jargon; an option's name is an interface, renamed elsewhere or not at all
+        assert not re.search(r"seed \d{3}", result.stdout, re.I), (command, re.findall(r".*seed \d{3}.*", result.stdout, re.I))

@@ -155,3 +155,22 @@ def test_sample_options_are_typed_and_defaulted(tiny_registry):
     assert parse_options(plugin, ["temperature=0.5"]) == {"temperature": 0.5}
     with pytest.raises(VidsynthError, match="config key 'temperature' expects float, got 'hot'"):
         parse_options(plugin, ["temperature=hot"])
+
+
+def test_without_in_a_conditional_model_uses_a_held_out_clip_of_its_data_and_names_it(tmp_path, env):
+    trained = run_vidsynth(["train", "tiny-keyframes", "builtin:tiny-squares", "--steps", "1", "--run-dir", "runs/kf",
+                            "--quiet", "--preview-every", "0"], env=env, cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    result = run_vidsynth(["sample", "tiny-keyframes", "-o", "x.mp4"], env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert ("no --in given: conditioning on the frames tiny-keyframes takes (keyframes) from held-out clip 4 of 8 of"
+            " builtin:tiny-squares; pass --in IMAGE... for your own") in result.stderr.splitlines()
+    assert len(decoded(tmp_path / "x.mp4")) == 4
+
+
+def test_without_in_and_without_known_data_the_error_asks_for_images(trained, env):
+    result = run_vidsynth(["sample", "tiny-keyframes", "-o", "x.mp4"], env=env, cwd=trained)
+    assert result.returncode == 1
+    assert result.stderr == ("error: tiny-keyframes (keyframes) needs exactly 2 input images (first and last frame):"
+                             " pass --in (its run records no training data to take them from)\n")
+    assert not (trained / "x.mp4").exists()

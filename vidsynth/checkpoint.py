@@ -552,3 +552,33 @@ def load_run(path: str | Path, plugin_name: str | None = None, device: str | tor
         module.to(dev).eval()
     full_meta = {**info, "step": meta["step"], "checkpoint": str(ckpt), "checkpoint_created": meta.get("created"), "ema": has_ema}
     return LoadedRun(plugin=plugin, config=config, modules=modules, run_dir=run_dir, meta=full_meta)
+
+
+# -- which model sample / eval use ---------------------------------------------------------------
+def resolve_run(plugin_name: str, checkpoint: str | Path | None = None, runs_dir: str | Path = "runs") -> tuple[Path, str | None]:
+    """The model ``sample`` and ``eval`` load for ``plugin_name``, and the line to print about it (or None).
+
+    ``checkpoint`` given: that run directory or checkpoint, or ``pretrained`` for the model vidsynth ships.
+    Otherwise the newest run of the plugin under ``runs_dir``, else the shipped pretrained model (with a
+    line saying so); with neither, a one-line error saying how to train one. Load the answer with
+    ``vidsynth.pretrained.load_model``, which reads both run directories and shipped models.
+    """
+    from vidsynth import pretrained
+
+    if checkpoint is not None and str(checkpoint) == pretrained.KEYWORD:
+        shipped = pretrained.find(plugin_name)
+        if shipped is None:
+            raise VidsynthError(pretrained.missing_message(plugin_name))
+        return shipped, pretrained.note(shipped)
+    if checkpoint is not None:
+        return Path(checkpoint), None
+    run = find_latest_run(plugin_name, runs_dir)
+    if run is not None:
+        return run, None
+    shipped = pretrained.find(plugin_name)
+    if shipped is not None:
+        return shipped, pretrained.note(shipped)
+    raise VidsynthError(
+        f"no trained {plugin_name} model under ./{Path(runs_dir).as_posix()}; train one with"
+        f" `vidsynth train {plugin_name} DATA` or pass --checkpoint RUN_DIR (vidsynth ships no pretrained {plugin_name})"
+    )

@@ -27,7 +27,8 @@ app = typer.Typer(
     "  vidsynth demo\n\n"
     "  vidsynth train wgan3d builtin:bouncing-balls --preset small\n\n"
     "  vidsynth sample cvae --in first.jpg last.jpg -o out.mp4\n\n"
-    "  vidsynth plugins list",
+    "  vidsynth plugins list\n\n"
+    "  vidsynth plugins show cvae",
     no_args_is_help=True,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},

@@ -12,7 +12,7 @@ def eval_command(
     plugin: str = typer.Argument(..., help="Model plugin, e.g. cvae (see `vidsynth plugins list`)."),
     data: str = typer.Argument(..., help="Test data: a folder of videos, a prepared cache, or builtin:NAME."),
     output: Path = typer.Option(..., "--output", "-o", help="Report folder: report.json, comparison.mp4, curves.png."),
-    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="Run directory (or one of its checkpoints); default: the newest run of PLUGIN under ./runs."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="Run directory (or one of its checkpoints), or `pretrained` for the model vidsynth ships; default: the newest run of PLUGIN under ./runs, else the shipped one."),
     split: Optional[str] = typer.Option(None, "--split", help="Which split of DATA to evaluate on: test, train or all (default: test; all for a folder the run did not train on)."),
     size: Optional[str] = typer.Option(None, "--size", help="Evaluate at N x N pixels (N or NxN) instead of the model's training size; needs a plugin that samples at any size."),
     n: Optional[int] = typer.Option(None, "-n", "--num", help="Evaluate N clips drawn by --seed (default: every clip of the split)."),
@@ -28,7 +28,7 @@ def eval_command(
     fvd_frames: int = typer.Option(16, "--fvd-frames", help="Frames of each clip fed to the I3D detector (the first N; FVD papers use 16)."),
     metrics: Optional[List[str]] = typer.Option(None, "--metric", "-m", help="Compute only this metric (repeatable; default: every one that applies)."),
     videos: int = typer.Option(4, "--videos", help="Clips shown in comparison.mp4 (0: no video)."),
-    seed001: bool = typer.Option(False, "--seed001-interpolation", help="Keyframes: step the cross-fade by t/T like seed 001's notebook, not t/(T-1)."),
+    seed001: bool = typer.Option(False, "--seed001-interpolation", help="Keyframes: step the cross-fade by t/T like the notebook of Penington et al. 2019, not t/(T-1)."),
     flow: bool = typer.Option(True, "--flow/--no-flow", help="Keyframes: add the optical-flow baseline when OpenCV is installed."),
     options: Optional[List[str]] = typer.Option(None, "--option", help="Plugin sample option key=value (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print report.json to stdout instead of the tables."),
@@ -38,7 +38,7 @@ def eval_command(
 
     The model gets from each test clip what its task takes (keyframes: first and last frame; first-frame:
     the first frame; next-frame: the first K frames; unconditional: nothing) and every metric scores the
-    frames it produced: PSNR (per-frame mean), SSIM, MSE, seed 001's Table 2 L2 (whole video), and for
+    frames it produced: PSNR (per-frame mean), SSIM, MSE, the Table 2 L2 of Penington et al. 2019 (whole video), and for
     bouncing balls the ball count, speed and motion coherence. The same is done for the baselines
     (keyframes: linear cross-fade, optical flow with OpenCV; first/next-frame: copy the last known frame;
     unconditional: real held-out clips and the same clips with shuffled frames). Each number comes with
@@ -91,26 +91,21 @@ def eval_command(
 
     from rich.console import Console
 
-    from vidsynth.checkpoint import find_latest_run, load_run
+    from vidsynth.checkpoint import resolve_run
     from vidsynth.generate import generate, parse_options
     from vidsynth.metrics import report as reporting
     from vidsynth.metrics.evaluate import EvalOptions, available_metrics, describe_source, evaluate, select_metrics
+    from vidsynth.pretrained import load_model
 
     typed_options = parse_options(model, options)
     chosen = select_metrics(available_metrics(), model.task.value, data, metrics)
 
-    if checkpoint is None:
-        checkpoint = find_latest_run(model.name, "runs")
-        if checkpoint is None:
-            raise VidsynthError(
-                f"no trained {model.name} model under ./runs; train one with `vidsynth train {model.name} DATA`"
-                " or pass --checkpoint RUN_DIR"
-            )
-    loaded = load_run(checkpoint, plugin_name=model.name, device=device)
+    checkpoint, note = resolve_run(model.name, checkpoint)
+    loaded = load_model(checkpoint, plugin_name=model.name, device=device)
     config = loaded.config
     check_eval_size(model, config.size, eval_size)
     err = Console(stderr=True, highlight=False, soft_wrap=True)  # notices stay one line each
-    err.print(f"using {loaded.meta['checkpoint']} (step {loaded.step})")
+    err.print(note or f"using {loaded.meta['checkpoint']} (step {loaded.step})", markup=False)
 
     import dataclasses
 

@@ -15,12 +15,12 @@ def sample(
     images: Optional[List[Path]] = typer.Argument(None, help="Input images (the same as --in; `--in a.jpg b.jpg` works)."),
     inputs: Optional[List[Path]] = typer.Option(None, "--in", "-i", help="Input image (first frame, keyframes...): as many as the task takes."),
     output: Path = typer.Option(..., "--output", "-o", help="Output .mp4, .gif or .webm, or a folder."),
-    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="Run directory (or one of its checkpoints); default: the newest run of PLUGIN under ./runs."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="Run directory (or one of its checkpoints), or `pretrained` for the model vidsynth ships; default: the newest run of PLUGIN under ./runs, else the shipped one."),
     n: int = typer.Option(1, "-n", "--num", help="Number of videos."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampling noise (same seed, same videos)."),
     frames: Optional[int] = typer.Option(None, "--frames", help="Frames per video (default: the model's)."),
     mean: bool = typer.Option(False, "--mean", help="The deterministic best guess (e.g. zero noise) instead of a random sample."),
-    options: Optional[List[str]] = typer.Option(None, "--option", help="Plugin sample option key=value (repeatable; see `vidsynth plugins list`)."),
+    options: Optional[List[str]] = typer.Option(None, "--option", help="Plugin sample option key=value (repeatable; `vidsynth plugins show PLUGIN` lists them)."),
     grid: bool = typer.Option(False, "--grid", help="Tile the n videos into one video."),
     fps: Optional[float] = typer.Option(None, "--fps", help="Frame rate of the output (default: the model's)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
@@ -29,7 +29,8 @@ def sample(
     """Generate videos with a trained model.
 
     The number of input images depends on the model's task: none (unconditional), 1 (first-frame),
-    2 (keyframes: first and last), 1 or more (next-frame). Images of another size are center-cropped
+    2 (keyframes: first and last), 1 or more (next-frame). Without --in, a conditional model takes its
+    frames from the middle held-out clip of the data it was trained on (a line names the clip). Images of another size are center-cropped
     and resized to the model's frame size. With -n N > 1 the videos are OUT_000.mp4, OUT_001.mp4, ...
     (or DIR/sample_000.mp4, ... when OUT is a folder), or one tiled video with --grid. Existing files
     are never overwritten without --force.
@@ -43,15 +44,18 @@ def sample(
       vidsynth sample cvae --checkpoint runs/cvae-20250101-120000 --in a.png --in b.png -n 4 -o out/
 
       vidsynth sample convlstm --in start.png --frames 30 --mean -o next.webm
+
+      vidsynth sample cvae --checkpoint pretrained -o held-out.mp4   (the shipped model, on a held-out clip)
     """
-    from vidsynth.checkpoint import find_latest_run, load_run
+    from vidsynth.checkpoint import resolve_run
     from vidsynth.errors import VidsynthError
     from vidsynth.generate import generate, parse_options
     from vidsynth.plugins import get_registry
+    from vidsynth.pretrained import load_model
 
     model = get_registry().model(plugin)
     paths = [*(inputs or []), *(images or [])]
-    if not model.task.accepts(len(paths)):
+    if (paths or model.task.value == "unconditional") and not model.task.accepts(len(paths)):
         raise VidsynthError(f"{model.name} ({model.task.value}) needs {model.task.inputs}, got {len(paths)}")
     for path in paths:
         if not path.exists():
@@ -64,20 +68,13 @@ def sample(
     if existing and not force:
         raise VidsynthError(f"{existing[0]} already exists; pass --force to overwrite (nothing was written)")
 
-    if checkpoint is None:
-        checkpoint = find_latest_run(model.name, "runs")
-        if checkpoint is None:
-            raise VidsynthError(
-                f"no trained {model.name} model under ./runs; train one with `vidsynth train {model.name} DATA`"
-                " or pass --checkpoint RUN_DIR"
-            )
-    loaded = load_run(checkpoint, plugin_name=model.name, device=device)  # imports torch after its own checks
+    checkpoint, note = resolve_run(model.name, checkpoint)
+    loaded = load_model(checkpoint, plugin_name=model.name, device=device)  # imports torch after its own checks
     import numpy as np
 
-    from vidsynth.tensors import images_to_condition, model_to_clips
+    from vidsynth.tensors import clips_to_model, images_to_condition, model_to_clips
 
-    typer.echo(f"using {loaded.meta['checkpoint']} (step {loaded.step})", err=True)
-
+    said = [note or f"using {loaded.meta['checkpoint']} (step {loaded.step})"]  # printed once the inputs are read
     condition = None
     if paths:
         from vidsynth.io import read_image
@@ -87,9 +84,16 @@ def sample(
         for path in paths:
             original = _image_size(path)
             if original is not None and original != (size, size):
-                typer.echo(f"note: {path} is {original[0]}x{original[1]}; center-cropped and resized to {size}x{size}", err=True)
+                said.append(f"note: {path} is {original[0]}x{original[1]}; center-cropped and resized to {size}x{size}")
             pictures.append(read_image(path, size=size, channels=channels))
         condition = images_to_condition(pictures, loaded.device)
+    elif model.task.value != "unconditional":
+        clip, where, _, _ = held_out_clip(model, loaded.config, (loaded.meta.get("data") or {}).get("source"))
+        condition = model.condition_from(clips_to_model(clip, loaded.device), loaded.config)
+        said.append(f"no --in given: conditioning on the frames {model.name} takes ({model.task.value}) from {where};"
+                    " pass --in IMAGE... for your own")
+    for line in said:
+        typer.echo(line, err=True)
 
     video = generate(loaded, condition, n, seed, frames=frames, mean=mean, **typed_options)
     clips = model_to_clips(video)  # uint8 [n, T, H, W, C]
@@ -106,6 +110,38 @@ def sample(
             write_video(target, np.ascontiguousarray(clip), fps=rate)
     for target in targets:
         typer.echo(str(target))
+
+
+def held_out_clip(model, config, source: str | None) -> tuple:
+    """The middle held-out clip of ``source``, the data a model was trained on: ``(clip uint8 [T, H, W, C],
+    a phrase naming it, the number of clips in its split, the split)``. What ``sample`` conditions on
+    when no image is given, and what the demo saves as its input images.
+
+    The test split when the data has one, else the training split (the phrase says so).
+    """
+    import numpy as np
+
+    from vidsynth.data import open_clips
+    from vidsynth.errors import VidsynthError
+
+    if not source:
+        raise VidsynthError(f"{model.name} ({model.task.value}) needs {model.task.inputs}: pass --in (its run records"
+                            " no training data to take them from)")
+    clips, split = None, "test"
+    for split in ("test", "train"):
+        try:
+            clips = open_clips(source, frames=config.frames, size=config.size, channels=config.channels, split=split,
+                               progress=False)
+        except VidsynthError as exc:
+            if split == "train":
+                raise VidsynthError(f"{model.name} ({model.task.value}) needs {model.task.inputs}: pass --in (its"
+                                    f" training data {source} cannot be opened to take them from: {exc})") from None
+            continue
+        if len(clips) > 0:
+            break
+    index = len(clips) // 2
+    kind = "held-out clip" if split == "test" else "training clip (the data has no test split)"
+    return np.asarray(clips[index]), f"{kind} {index} of {len(clips)} of {source}", len(clips), split
 
 
 def plan_outputs(output: Path, n: int, grid: bool) -> list[Path]:

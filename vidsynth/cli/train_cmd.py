@@ -95,6 +95,9 @@ def train(
         if condition is not None:
             sets = [*(sets or []), f"condition={condition}"]
         config = build_config(model, preset, config_file, sets, steps=steps, batch_size=batch_size)
+        from vidsynth.channels import follow_data_channels  # colour follows the data unless --set channels=
+
+        config = follow_data_channels(model, config, data_source, sets, config_file, preset)
     if not data_source:
         raise VidsynthError("DATA is missing: give a folder of videos, a prepared cache or builtin:NAME")
     if run_dir is not None and run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
