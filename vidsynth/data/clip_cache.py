@@ -34,14 +34,13 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from vidsynth.data.manifest import MANIFEST, CacheParams, Manifest, cache_key, part_for, split_for
+from vidsynth.data.manifest import MANIFEST, SHARDS_DIR, CacheParams, Manifest, cache_key, part_for, split_for
 from vidsynth.data.shards import ShardWriter, clips_in_file, seal_shard
 from vidsynth.errors import VidsynthError
 from vidsynth.io.video import VIDEO_EXTENSIONS, VideoReader, VideoReadError
 
 SHARD_BYTES = 256 * 2**20  # a new shard file every ~256 MB
 MAX_PIXELS = 8192 * 8192  # frames larger than this are skipped before decoding (16K video and beyond)
-SHARDS_DIR = "shards"
 CACHE_ENV = "VIDSYNTH_CACHE"
 
 
@@ -242,7 +241,11 @@ def cache_lock(folder: Path) -> Iterator[None]:
     except ImportError:  # Windows: no advisory locks; concurrent prepares of one folder are unsupported
         yield
         return
-    with open(folder / ".lock", "a+") as handle:
+    try:  # never through a symlink: a planted .lock must not make us create or touch a file elsewhere
+        fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as exc:
+        raise VidsynthError(f"cannot lock {folder / '.lock'}: {exc.strerror} (is it a symlink?)") from None
+    with os.fdopen(fd, "r+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -298,6 +301,7 @@ def _open_manifest(out: Path, key: str, params: CacheParams, source_id: str, par
     if out.exists() and any(p.name not in (".lock", SHARDS_DIR) for p in out.iterdir()):
         raise VidsynthError(f"{out} exists and is not a clip cache; choose a new or empty folder for the cache")
     manifest = Manifest.new(out, key, params, source_id, part)
+    manifest.validate()  # a planted shards/ symlink is refused before anything is written through it
     return manifest
 
 
