@@ -42,6 +42,8 @@ def prepare(
     fit: str = typer.Option("crop", "--fit", help="How frames become square: crop (center) or letterbox (black bars)."),
     as_json: bool = typer.Option(False, "--json", help="Print the run's report as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    verify: bool = typer.Option(False, "--verify", help="Read every shard and check it against its checksum "
+                                "(without it: only shards whose size or mtime changed); damaged ones are re-created."),
 ) -> None:
     """Decode a folder of videos into a clip cache: uint8 shards plus a manifest.
 
@@ -50,7 +52,8 @@ def prepare(
     too short, ...) are skipped and listed; the command fails only if the cache ends up with no clip.
 
     Re-running is cheap: finished videos (same size and mtime) are not decoded again, so an interrupted
-    run resumes where it stopped. A cache with other parameters is never overwritten.
+    run resumes where it stopped. A cache with other parameters is never overwritten. Shards that are
+    missing, truncated or corrupt are removed and their videos decoded again.
 
     Examples:
 
@@ -69,7 +72,8 @@ def prepare(
         raise VidsynthError(f"{src} needs no preparing: use it directly (e.g. `vidsynth data preview {src} -o grid.gif`)")
     params = CacheParams(frames=frames, size=size, channels=channels, fps=fps, stride=stride,
                          test_fraction=test_fraction, fit=fit)
-    report = prepare_cache(src, out, params, workers=workers, shard=shard, progress=not quiet and not as_json)
+    report = prepare_cache(src, out, params, workers=workers, shard=shard, progress=not quiet and not as_json,
+                           verify=verify)
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
@@ -94,6 +98,9 @@ def _print_report(report) -> None:
         + (f", {report.removed} gone from the folder" if report.removed else "")
         + f" in {report.seconds:.1f} s"
     )
+    if report.damaged:
+        console.print(f"re-created {_plural(len(report.damaged), 'damaged shard')}: "
+                      + "; ".join(f"{name} was {why}" for name, why in report.damaged.items()))
     if report.skipped:
         from rich.table import Table
 
@@ -131,13 +138,15 @@ def merge(
         console.print(f"note: parts {', '.join(merged.data['missing_parts'])} are missing; merge again once they are ready")
 
 
-def _cache_info(path: Path) -> dict[str, Any]:
+def _cache_info(path: Path, verify: bool = False) -> dict[str, Any]:
     from collections import Counter
 
+    from vidsynth.data.integrity import check_shards, repair_hint, unverified
     from vidsynth.data.manifest import Manifest
 
     manifest = Manifest.load(path)
     counts = manifest.recount()
+    damaged = check_shards(manifest, content="always" if verify else "changed")
     disk = 0
     for name in manifest.shards:
         try:
@@ -154,7 +163,11 @@ def _cache_info(path: Path) -> dict[str, Any]:
         "part": manifest.data.get("part"),
         "parts": manifest.data.get("parts"),
         "missing_parts": manifest.data.get("missing_parts"),
-        "complete": manifest.data.get("complete"),
+        "complete": manifest.data.get("complete") and not damaged,
+        "damaged": damaged,
+        "repair": repair_hint(manifest, next(iter(damaged))) if damaged else None,
+        "verified": verify,
+        "unverified_shards": unverified(manifest),
         "params": manifest.data["params"],
         "clip_shape": manifest.clip_shape,
         "counts": counts,
@@ -173,14 +186,21 @@ def _cache_info(path: Path) -> dict[str, Any]:
 def info(
     path: str = typer.Argument(..., help="A prepared cache folder, or builtin:NAME."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (every skipped file with its reason)."),
+    verify: bool = typer.Option(False, "--verify", help="Read every shard and check it against its checksum "
+                                "(without it: sizes always, content of shards whose size or mtime changed)."),
     frames: int = typer.Option(BUILTIN_FRAMES, "--frames", help="For builtin:NAME: frames per clip."),
     size: int = typer.Option(BUILTIN_SIZE, "--size", help="For builtin:NAME: clip size."),
 ) -> None:
     """Show what a clip cache (or built-in dataset) holds: counts per split, size, skipped files.
 
+    Missing, truncated or corrupt shards are named, with the command that re-creates them, and the
+    exit status is then 1.
+
     Examples:
 
       vidsynth data info cache/
+
+      vidsynth data info cache/ --verify
 
       vidsynth data info cache/ --json | python -m json.tool
 
@@ -205,13 +225,16 @@ def info(
             for split, d in data["splits"].items():
                 console.print(f"{path} [{split}]: {_plural(d['clips'], 'clip')} of {d['frames']} x {d['size']}x{d['size']}x{d['channels']}")
         return
-    data = _cache_info(resolved.path)
+    data = _cache_info(resolved.path, verify)
     if as_json:
         typer.echo(json.dumps(data, indent=2))
+        if data["damaged"]:
+            raise typer.Exit(1)
         return
     console = _console()
     c, p = data["counts"], data["params"]
-    state = "complete" if data["complete"] else "incomplete (run prepare again to finish)"
+    state = ("damaged" if data["damaged"] else "complete" if data["complete"]
+             else "incomplete (run prepare again to finish)")
     console.print(f"{data['path']}  key {data['key']}  {state}")
     console.print(f"clips: {c['clips']} (train {c['train']}, test {c['test']}), each {' x '.join(map(str, data['clip_shape']))} uint8")
     console.print(f"videos: {c['sources']} (train {c['sources_train']}, test {c['sources_test']}), "
@@ -227,6 +250,15 @@ def info(
     if data["skipped_reasons"]:
         console.print("skipped: " + "; ".join(f"{n} x {r}" for r, n in data["skipped_reasons"].items())
                       + "  (--json lists each file)")
+    if data["unverified_shards"]:
+        console.print(f"checksums: none for {_plural(len(data['unverified_shards']), 'shard')} (prepared by an older "
+                      "vidsynth); running prepare again adds them")
+    elif data["verified"] and not data["damaged"]:
+        console.print(f"checksums: all {_plural(data['shards'], 'shard')} read and match")
+    if data["damaged"]:
+        for name, why in data["damaged"].items():
+            console.print(f"damaged: {name} is {why}")
+        raise VidsynthError(f"{_plural(len(data['damaged']), 'damaged shard')} in {data['path']}; {data['repair']}")
 
 
 @data_app.command("preview")

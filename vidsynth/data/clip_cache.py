@@ -34,8 +34,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from vidsynth.data.manifest import MANIFEST, SHARDS_DIR, CacheParams, Manifest, cache_key, part_for, split_for
-from vidsynth.data.shards import ShardWriter, clips_in_file, seal_shard
+from vidsynth.data.manifest import CHECKSUM, MANIFEST, SHARDS_DIR, CacheParams, Manifest, cache_key, part_for, split_for
+from vidsynth.data.shards import ShardWriter, hash_shard, seal_shard
 from vidsynth.errors import VidsynthError
 from vidsynth.io.video import VIDEO_EXTENSIONS, VideoReader, VideoReadError
 
@@ -166,9 +166,12 @@ def process_source(task: _Task, writers: _Writers, params: CacheParams, max_pixe
         return "skip", f"too short: {decoded} frames{' at %g fps' % params.fps if params.fps else ''}, a clip needs {params.frames}"
     writer.sync()
     clips = sum(r[2] for r in ranges)
+    prefix = len(SHARDS_DIR) + 1
     entry = {
         "size": task.size, "mtime_ns": task.mtime_ns, "split": task.split, "clips": clips, "frames": decoded,
         "fps": info["fps"], "width": info["width"], "height": info["height"], "ranges": ranges,
+        # (clips, checksum) of each shard it wrote to, as of its last clip: Manifest.add_source records them
+        "checksums": {shard: list(writer.checksum(shard[prefix:])) for shard, _, _ in ranges},
     }
     if note:
         entry["note"] = note
@@ -220,6 +223,7 @@ class PrepareReport:
     new_clips: int = 0
     skipped: dict[str, str] = field(default_factory=dict)  # newly skipped in this run: path -> reason
     removed: int = 0  # sources listed before that are gone from the folder
+    damaged: dict[str, str] = field(default_factory=dict)  # shards found damaged, removed and re-created: name -> problem
     ignored: int = 0  # files without a video extension
     counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -227,7 +231,7 @@ class PrepareReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "out": str(self.out), "decoded": self.decoded, "reused": self.reused, "new_clips": self.new_clips,
-            "skipped": self.skipped, "removed": self.removed, "ignored": self.ignored, "counts": self.counts,
+            "skipped": self.skipped, "removed": self.removed, "damaged": self.damaged, "ignored": self.ignored, "counts": self.counts,
             "seconds": round(self.seconds, 3),
         }
 
@@ -253,36 +257,49 @@ def cache_lock(folder: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def recover(manifest: Manifest) -> None:
-    """Make the shards agree with the manifest after an interrupted run.
+def recover(manifest: Manifest, content: str = "changed") -> dict[str, str]:
+    """Make the shards agree with the manifest, after an interrupted run or damage; returns the
+    damaged shards found (``{shard: problem}``), which are removed so their sources are decoded again.
 
-    Shards are cut back to their committed clip count (a crash can leave a half-written clip or clips
-    of an unfinished video), sources whose clips are missing on disk are forgotten (so they are decoded
-    again), and shard files the manifest never heard of are removed.
+    A shard is damaged when it is missing, shorter than its committed clips, or (``content``, see
+    :mod:`vidsynth.data.integrity`) its bytes do not match its checksum. Every source with clips in a
+    damaged shard is forgotten. Sound shards are cut back to their committed clip count (a crash can
+    leave a half-written clip or clips of an unfinished video) and their size and mtime recorded;
+    shard files the manifest never heard of are removed.
     """
+    from vidsynth.data.integrity import check_shards
+
     clip_shape = manifest.clip_shape
     clip_bytes = int(np.prod(clip_shape))
-    on_disk = {name: clips_in_file(manifest.folder / name, clip_bytes) for name in manifest.shards}
+    damaged = check_shards(manifest, content=content)
     for rel, entry in list(manifest.sources.items()):
-        if any(start + count > on_disk.get(shard, 0) for shard, start, count in entry["ranges"]):
+        if any(shard in damaged for shard, _, _ in entry["ranges"]):
             manifest.forget(rel)
     needed: dict[str, int] = {}
     for entry in manifest.sources.values():
         for shard, start, count in entry["ranges"]:
             needed[shard] = max(needed.get(shard, 0), start + count)
     for name in list(manifest.shards):
+        path, info = manifest.folder / name, manifest.shards[name]
         if needed.get(name, 0) == 0:
-            (manifest.folder / name).unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
             del manifest.shards[name]
-        else:
-            manifest.shards[name]["clips"] = needed[name]
-            seal_shard(manifest.folder / name, clip_shape, needed[name])
+            continue
+        if needed[name] != info["clips"] or CHECKSUM not in info:
+            # fewer clips than checksummed (a changed source was dropped), or a cache from before
+            # checksums: hash what stays (the shard passed the checks above)
+            info["clips"] = needed[name]
+            info[CHECKSUM] = hash_shard(path, clip_bytes, needed[name])
+        seal_shard(path, clip_shape, needed[name])
+        stat = path.stat()
+        info["size"], info["mtime_ns"] = stat.st_size, stat.st_mtime_ns
     shard_dir = manifest.folder / SHARDS_DIR
     if shard_dir.is_dir():
         known = {Path(name).name for name in manifest.shards}
         for path in shard_dir.glob("*.npy"):
             if path.name not in known:
                 path.unlink()
+    return damaged
 
 
 def _open_manifest(out: Path, key: str, params: CacheParams, source_id: str, part: tuple[int, int] | None) -> Manifest:
@@ -317,12 +334,15 @@ def prepare_cache(
     splits: dict[str, str] | None = None,
     clips_per_shard: int | None = None,
     max_pixels: int = MAX_PIXELS,
+    verify: bool = False,
 ) -> PrepareReport:
     """Prepare (or bring up to date) the clip cache ``out`` from the videos under ``source``.
 
     ``workers``: decoding processes (default: CPU count, at most 8; 1 decodes in this process).
     ``shard``: ``"I/N"`` to prepare only the I-th of N disjoint parts. ``files``/``splits``: an explicit
     set of videos (relative name -> path) and their splits, instead of walking ``source`` and hashing.
+    Damaged shards (missing, truncated, or changed since written) are removed and their videos decoded
+    again; ``verify`` checks every shard's content against its checksum, not only changed files.
     Raises VidsynthError for a missing source or an ``out`` that holds something else; bad videos are
     skipped and listed, never raised.
     """
@@ -343,7 +363,7 @@ def prepare_cache(
 
     with cache_lock(out):  # (checked again inside: another process may have made it meanwhile)
         manifest = _open_manifest(out, key, params, source_id, part)
-        recover(manifest)
+        report.damaged = recover(manifest, "always" if verify else "changed")
         if files is not None:
             videos, ignored = dict(files), []
         else:
@@ -382,7 +402,9 @@ def prepare_cache(
             with _progress_bar(progress, len(todo)) as tick:
                 runner(todo, manifest, report, params, run, n_workers, per_shard, max_pixels, tick)
         finally:
-            recover(manifest)  # seal every shard at its committed count (also after Ctrl-C)
+            # seal every shard at its committed count (also after Ctrl-C); this run's own shards were
+            # checksummed as they were written, so they are not read back
+            recover(manifest, "never")
             manifest.save()
         manifest.data["complete"] = True
         manifest.save()
@@ -591,6 +613,8 @@ def merge_caches(out: str | os.PathLike, parts: list[str | os.PathLike]) -> Mani
             owner[rel] = m.folder
             moved = dict(entry, ranges=[[f"{relpath}/{shard}", start, count] for shard, start, count in entry["ranges"]])
             merged.add_source(rel, moved)
+        for name, info in m.shards.items():  # checksums and file states, as the part recorded them
+            merged.shards[f"{relpath}/{name}"] = dict(info)
         for rel, entry in m.skipped.items():
             merged.skipped[rel] = entry
         merged.data["ignored"]["count"] += m.data.get("ignored", {}).get("count", 0)

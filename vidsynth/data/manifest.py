@@ -34,6 +34,7 @@ FORMAT = "vidsynth-clip-cache"
 VERSION = 1
 SPLITS = ("train", "test", "all")
 SHARDS_DIR = "shards"  # every shard of a prepared cache is SHARDS_DIR/NAME.npy
+CHECKSUM = "blake2b"  # a shard record's checksum field (vidsynth.data.shards.hash_shard)
 FITS = ("crop", "letterbox")
 
 
@@ -315,11 +316,21 @@ class Manifest:
 
     # -- changing -------------------------------------------------------------------------------
     def add_source(self, rel: str, entry: dict[str, Any]) -> None:
+        """List a finished source. Its ``checksums`` (``{shard: [clips, checksum]}``, from the writer)
+        go to the shard records: a checksum is kept only while it covers exactly the shard's clips."""
+        checksums = entry.pop("checksums", None) or {}
         self.skipped.pop(rel, None)
         self.sources[rel] = entry
         for shard, start, count in entry["ranges"]:
             info = self.shards.setdefault(shard, {"split": entry["split"], "clips": 0})
             info["clips"] = max(info["clips"], start + count)
+            for stale in ("size", "mtime_ns"):  # the file grew: its recorded state no longer holds
+                info.pop(stale, None)
+            clips, digest = checksums.get(shard, (None, None))
+            if clips == info["clips"]:
+                info[CHECKSUM] = digest
+            else:
+                info.pop(CHECKSUM, None)  # recomputed from the file when the run ends (recover)
 
     def add_skip(self, rel: str, entry: dict[str, Any]) -> None:
         self.sources.pop(rel, None)
