@@ -448,115 +448,148 @@ def _run_in_process(todo, manifest, report, params, run, n_workers, per_shard, m
 
 
 def _run_in_workers(todo, manifest, report, params, run, n_workers, per_shard, max_pixels, tick) -> None:
-    """Fan tasks out to ``n_workers`` spawned processes, each on its own pipe, so the main process
+    _WorkerPool(todo, _Committer(manifest, report, tick), manifest.folder, params, run, n_workers, per_shard,
+                max_pixels).run()
+
+
+class _WorkerPool:
+    """Fans tasks out to ``n_workers`` spawned processes, each on its own pipe, so the main process
     always knows which files a worker holds. A worker that dies (a decoder crash takes its process
     down) is replaced: the file it was decoding is skipped, the file queued behind it goes back to the
-    queue. A file that was in flight during two deaths is skipped too, so nothing loops."""
-    from multiprocessing.connection import wait
+    queue. A file that was in flight during two deaths is skipped too, so nothing loops.
 
-    ctx = mp.get_context("spawn")  # fork after torch/threads were started can deadlock
-    commit = _Committer(manifest, report, tick)
-    by_rel = {task.rel: task for task in todo}
-    pending = deque(todo)
-    procs: dict[int, Any] = {}
-    conns: dict[int, Any] = {}
-    assigned: dict[int, deque[str]] = {}  # per worker: files sent, in order, not yet reported
-    started: dict[int, str] = {}
-    crashes: dict[str, int] = {}
-    stopping: set[int] = set()  # told to stop
-    gone: set[int] = set()  # exited (cleanly or not) and fully read
-    spoke: set[int] = set()  # reported at least once
-    silent_deaths = 0
+    Each worker is known by its number ``wid``; the bookkeeping per worker is in the dicts and sets below.
+    """
 
-    def start_worker() -> None:
-        wid = len(procs)
-        ours_end, theirs = ctx.Pipe()
-        procs[wid] = ctx.Process(target=_worker_main, daemon=True,
-                                 args=(wid, run, str(manifest.folder), params.as_dict(), per_shard, max_pixels, theirs))
-        procs[wid].start()
+    IN_FLIGHT = 2  # files sent to a worker ahead of its reports: one decoding, one waiting
+    SILENT_DEATHS = 3  # workers in a row that die before saying anything: they cannot start at all
+
+    def __init__(self, todo: list[_Task], commit: _Committer, folder: Path, params: CacheParams, run: int,
+                 n_workers: int, per_shard: int, max_pixels: int) -> None:
+        self.ctx = mp.get_context("spawn")  # fork after torch/threads were started can deadlock
+        self.commit = commit
+        self.worker_args = (run, str(folder), params.as_dict(), per_shard, max_pixels)
+        self.n_workers = n_workers
+        self.by_rel = {task.rel: task for task in todo}
+        self.pending: deque[_Task] = deque(todo)
+        self.procs: dict[int, Any] = {}
+        self.conns: dict[int, Any] = {}
+        self.assigned: dict[int, deque[str]] = {}  # per worker: files sent, in order, not yet reported
+        self.started: dict[int, str] = {}  # per worker: the file it said it is decoding
+        self.crashes: dict[str, int] = {}  # per file: worker deaths it was in flight for (2 for the one decoding)
+        self.stopping: set[int] = set()  # told to stop
+        self.gone: set[int] = set()  # exited (cleanly or not) and fully read
+        self.spoke: set[int] = set()  # reported at least once
+        self.silent_deaths = 0
+
+    def run(self) -> None:
+        for _ in range(self.n_workers):
+            self._start_worker()
+        clean = False
+        try:
+            while len(self.gone) < len(self.procs):
+                live = [w for w in self.procs if w not in self.gone and w not in self.stopping]
+                self._hand_out(live)
+                self._stop_when_done(live)
+                self._read_reports()
+            clean = True
+        finally:
+            self._shut_down(clean)
+
+    def _start_worker(self) -> None:
+        wid = len(self.procs)
+        ours, theirs = self.ctx.Pipe()
+        self.procs[wid] = self.ctx.Process(target=_worker_main, daemon=True, args=(wid, *self.worker_args, theirs))
+        self.procs[wid].start()
         theirs.close()
-        conns[wid], assigned[wid] = ours_end, deque()
+        self.conns[wid], self.assigned[wid] = ours, deque()
 
-    def handle(wid: int, message: tuple) -> None:
+    def _hand_out(self, live: list[int]) -> None:
+        """Top every live worker up to ``IN_FLIGHT`` files, the least busy first."""
+        for wid in sorted(live, key=lambda w: len(self.assigned[w])):
+            while self.pending and len(self.assigned[wid]) < self.IN_FLIGHT:
+                task = self.pending.popleft()
+                self.assigned[wid].append(task.rel)
+                try:
+                    self.conns[wid].send(task)
+                except OSError:  # it died; its sentinel will say so
+                    break
+
+    def _stop_when_done(self, live: list[int]) -> None:
+        """Nothing left to send and nothing in flight: tell the live workers to exit."""
+        if self.pending or any(self.assigned[w] for w in live):
+            return
+        for wid in live:
+            try:
+                self.conns[wid].send(None)
+            except OSError:
+                pass
+            self.stopping.add(wid)
+
+    def _read_reports(self) -> None:
+        """Wait (at most a second) for reports or deaths, and handle them."""
+        from multiprocessing.connection import wait
+
+        watching = {self.conns[w]: w for w in self.procs if w not in self.gone}
+        sentinels = {self.procs[w].sentinel: w for w in self.procs if w not in self.gone}
+        for ready in wait([*watching, *sentinels], timeout=1.0):
+            wid = watching.get(ready, sentinels.get(ready))
+            if wid in self.gone:
+                continue
+            try:
+                while self.conns[wid].poll():  # drain everything it said before anything else
+                    self._handle(wid, self.conns[wid].recv())
+            except (EOFError, OSError):
+                self._bury(wid)
+                continue
+            if ready in sentinels:
+                self._bury(wid)
+
+    def _handle(self, wid: int, message: tuple) -> None:
         kind, rel, payload = message
-        spoke.add(wid)
+        self.spoke.add(wid)
         if kind == "start":
-            started[wid] = rel
+            self.started[wid] = rel
         elif kind in ("done", "skip"):
-            started.pop(wid, None)
-            if assigned[wid] and assigned[wid][0] == rel:
-                assigned[wid].popleft()
-            commit(by_rel[rel], kind, payload)
+            self.started.pop(wid, None)
+            if self.assigned[wid] and self.assigned[wid][0] == rel:
+                self.assigned[wid].popleft()
+            self.commit(self.by_rel[rel], kind, payload)
 
-    def bury(wid: int) -> None:
-        nonlocal silent_deaths
-        gone.add(wid)
-        conns[wid].close()
-        procs[wid].join(timeout=5)
-        lost = list(assigned[wid])
-        assigned[wid].clear()
+    def _bury(self, wid: int) -> None:
+        """A worker exited: requeue or skip the files it still held, and replace it if work remains."""
+        self.gone.add(wid)
+        self.conns[wid].close()
+        self.procs[wid].join(timeout=5)
+        lost = list(self.assigned[wid])
+        self.assigned[wid].clear()
         if not lost:
             return
-        silent_deaths = 0 if wid in spoke else silent_deaths + 1
-        if silent_deaths >= 3:
+        exitcode = self.procs[wid].exitcode
+        self.silent_deaths = 0 if wid in self.spoke else self.silent_deaths + 1
+        if self.silent_deaths >= self.SILENT_DEATHS:
             raise VidsynthError(
-                f"decoding worker processes die before starting (exit code {procs[wid].exitcode}); try --workers 1, "
+                f"decoding worker processes die before starting (exit code {exitcode}); try --workers 1, "
                 "or guard a script that calls vidsynth with `if __name__ == '__main__':`"
             )
-        crashed = started.pop(wid, None)
+        crashed = self.started.pop(wid, None)
         for rel in reversed(lost):
-            crashes[rel] = crashes.get(rel, 0) + (2 if rel == crashed else 1)
-            if crashes[rel] >= 2:
-                commit(by_rel[rel], "skip", f"the decoder crashed (worker exit code {procs[wid].exitcode})")
+            self.crashes[rel] = self.crashes.get(rel, 0) + (2 if rel == crashed else 1)
+            if self.crashes[rel] >= 2:
+                self.commit(self.by_rel[rel], "skip", f"the decoder crashed (worker exit code {exitcode})")
             else:
-                pending.appendleft(by_rel[rel])
-        if pending and len(procs) - len(gone) < n_workers:
-            start_worker()
+                self.pending.appendleft(self.by_rel[rel])
+        if self.pending and len(self.procs) - len(self.gone) < self.n_workers:
+            self._start_worker()
 
-    for _ in range(n_workers):
-        start_worker()
-    clean = False
-    try:
-        while len(gone) < len(procs):
-            live = [w for w in procs if w not in gone and w not in stopping]
-            for wid in sorted(live, key=lambda w: len(assigned[w])):
-                while pending and len(assigned[wid]) < 2:
-                    task = pending.popleft()
-                    assigned[wid].append(task.rel)
-                    try:
-                        conns[wid].send(task)
-                    except OSError:  # it died; its sentinel will say so
-                        break
-            if not pending and all(not assigned[w] for w in live):
-                for wid in live:
-                    try:
-                        conns[wid].send(None)
-                    except OSError:
-                        pass
-                    stopping.add(wid)
-            watching = {conns[w]: w for w in procs if w not in gone}
-            sentinels = {procs[w].sentinel: w for w in procs if w not in gone}
-            for ready in wait([*watching, *sentinels], timeout=1.0):
-                wid = watching.get(ready, sentinels.get(ready))
-                if wid in gone:
-                    continue
-                try:
-                    while conns[wid].poll():  # drain everything it said before anything else
-                        handle(wid, conns[wid].recv())
-                except (EOFError, OSError):
-                    bury(wid)
-                    continue
-                if ready in sentinels:
-                    bury(wid)
-        clean = True
-    finally:
-        for wid, proc in procs.items():
+    def _shut_down(self, clean: bool) -> None:
+        for proc in self.procs.values():
             if not clean and proc.is_alive():
                 proc.terminate()  # Ctrl-C or an error: shards are cut back to the committed clips anyway
             proc.join(timeout=10)
             if proc.is_alive():
                 proc.kill()
-        for conn in conns.values():
+        for conn in self.conns.values():
             conn.close()
 
 
