@@ -184,14 +184,20 @@ def _cache_info(path: Path, verify: bool = False) -> dict[str, Any]:
 
 @data_app.command("info")
 def info(
-    path: str = typer.Argument(..., help="A prepared cache folder, or builtin:NAME."),
+    path: str = typer.Argument(..., help="A prepared cache folder, a folder of videos (not prepared yet), or builtin:NAME."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (every skipped file with its reason)."),
     verify: bool = typer.Option(False, "--verify", help="Read every shard and check it against its checksum "
                                 "(without it: sizes always, content of shards whose size or mtime changed)."),
-    frames: int = typer.Option(BUILTIN_FRAMES, "--frames", help="For builtin:NAME: frames per clip."),
-    size: int = typer.Option(BUILTIN_SIZE, "--size", help="For builtin:NAME: clip size."),
+    frames: int = typer.Option(BUILTIN_FRAMES, "--frames", help="For builtin:NAME or a folder of videos: frames per clip."),
+    size: int = typer.Option(BUILTIN_SIZE, "--size", help="For builtin:NAME or a folder of videos: clip size."),
+    fps: Optional[float] = typer.Option(None, "--fps", help="For a folder of videos: the frame rate prepare would resample to."),
+    stride: Optional[int] = typer.Option(None, "--stride", help="For a folder of videos: frames between clip starts (default: --frames)."),
+    test_fraction: float = typer.Option(0.1, "--test-fraction", help="For a folder of videos: fraction of videos in the test split."),
 ) -> None:
     """Show what a clip cache (or built-in dataset) holds: counts per split, size, skipped files.
+
+    On a folder of videos it writes nothing and says what `prepare` would make with the same options:
+    the videos found, those that cannot be read, and about how many clips per split.
 
     Missing, truncated or corrupt shards are named, with the command that re-creates them, and the
     exit status is then 1.
@@ -205,13 +211,16 @@ def info(
       vidsynth data info cache/ --json | python -m json.tool
 
       vidsynth data info builtin:bouncing-balls
+
+      vidsynth data info ~/videos --frames 16 --fps 8
     """
     from vidsynth.data.sources import resolve_source
     from vidsynth.errors import VidsynthError
 
     resolved = resolve_source(path)
     if resolved.kind == "videos":
-        raise VidsynthError(f"{path} is not a prepared cache (no manifest.json); make one with `vidsynth data prepare {path} OUT`")
+        _survey(path, resolved.path, frames, size, fps, stride, test_fraction, as_json)
+        return
     if resolved.kind == "builtin":
         from vidsynth.data.sources import open_clips
 
@@ -259,6 +268,39 @@ def info(
         for name, why in data["damaged"].items():
             console.print(f"damaged: {name} is {why}")
         raise VidsynthError(f"{_plural(len(data['damaged']), 'damaged shard')} in {data['path']}; {data['repair']}")
+
+
+def _survey(text: str, folder: Path, frames: int, size: int, fps: Optional[float], stride: Optional[int],
+            test_fraction: float, as_json: bool) -> None:
+    """``info`` on a folder of videos: what ``prepare`` would make (nothing is written)."""
+    import shlex
+    from collections import Counter
+
+    from vidsynth.data.clip_cache import survey_sources
+    from vidsynth.data.manifest import CacheParams
+
+    params = CacheParams(frames=frames, size=size, fps=fps, stride=stride, test_fraction=test_fraction)
+    data = survey_sources(folder, params)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    console = _console()
+    e, p = data["estimated"], data["params"]
+    console.print(f"{text}: a folder of videos, not prepared yet (nothing was written)")
+    console.print(f"videos: {data['videos']} found, {len(data['unreadable'])} unreadable, "
+                  f"{len(data['too_short'])} too short for a clip, {data['ignored']} non-video files ignored")
+    console.print(f"prepare would make about {_plural(e['clips'], 'clip')}: train {e['train']} from "
+                  f"{_plural(e['sources_train'], 'video')}, test {e['test']} from {_plural(e['sources_test'], 'video')}")
+    fps_text = f"{p['fps']:g}" if p["fps"] else "native"
+    console.print(f"parameters: frames {p['frames']}, size {p['size']}, fps {fps_text}, stride {p['stride']}, "
+                  f"test fraction {p['test_fraction']:g}  (change with --frames, --size, --fps, --stride, --test-fraction)")
+    if data["unreadable"]:
+        reasons = Counter(r.split(":")[0].split(" (")[0] for r in data["unreadable"].values()).most_common()
+        console.print("unreadable: " + "; ".join(f"{n} x {r}" for r, n in reasons) + "  (--json lists each file)")
+    options = (f" --frames {p['frames']} --size {p['size']}" + (f" --fps {p['fps']:g}" if p["fps"] else "")
+               + (f" --stride {p['stride']}" if p["stride"] != p["frames"] else "")
+               + (f" --test-fraction {p['test_fraction']:g}" if p["test_fraction"] != 0.1 else ""))
+    console.print(f"prepare it with: vidsynth data prepare {shlex.quote(text)} OUT{options}")
 
 
 @data_app.command("preview")

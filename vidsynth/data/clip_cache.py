@@ -101,6 +101,45 @@ def list_sources(root: Path, exclude: Path | None = None) -> tuple[dict[str, Pat
     return videos, ignored
 
 
+def survey_sources(source: str | os.PathLike, params: CacheParams, max_pixels: int = MAX_PIXELS) -> dict[str, Any]:
+    """What ``prepare_cache(source, ..., params)`` would make, without writing anything: each video is
+    opened (header and first frame, as ``prepare`` does) and its clips counted from the frame count the
+    container reports, so the clip counts are estimates."""
+    source = Path(source)
+    if not source.exists():
+        raise VidsynthError(f"no such file or folder: {source}")
+    videos, ignored = list_sources(source)
+    unreadable: dict[str, str] = {}
+    too_short: dict[str, int] = {}
+    estimate = {"train": 0, "test": 0, "sources_train": 0, "sources_test": 0}
+    for rel, path in videos.items():
+        try:
+            with VideoReader(path, threads=None, max_pixels=max_pixels) as reader:
+                info = reader.info
+        except VideoReadError as exc:
+            unreadable[rel] = exc.reason
+            continue
+        if info["still_image"]:
+            unreadable[rel] = f"a still image ({info['codec']}), not a video"
+            continue
+        frames = info["frames"]
+        if params.fps and info["duration"]:
+            frames = int(info["duration"] * params.fps)
+        clips = (frames - params.frames) // params.stride + 1 if frames >= params.frames else 0
+        if clips == 0:
+            too_short[rel] = frames
+            continue
+        split = split_for(rel, params.test_fraction)
+        estimate[split] += clips
+        estimate[f"sources_{split}"] += 1
+    estimate["clips"] = estimate["train"] + estimate["test"]
+    return {
+        "kind": "videos", "path": str(source), "params": params.as_dict(), "videos": len(videos),
+        "readable": len(videos) - len(unreadable), "unreadable": unreadable, "too_short": too_short,
+        "ignored": len(ignored), "estimated": estimate,
+    }
+
+
 def _stat(path: Path) -> tuple[int, int]:
     st = path.stat()
     return st.st_size, st.st_mtime_ns
@@ -667,5 +706,5 @@ def merge_caches(out: str | os.PathLike, parts: list[str | os.PathLike]) -> Mani
 
 __all__ = [
     "MANIFEST", "CacheParams", "Manifest", "PrepareReport", "auto_cache_dir", "default_cache_root",
-    "list_sources", "merge_caches", "parse_part", "prepare_cache", "process_source", "recover",
+    "list_sources", "merge_caches", "parse_part", "prepare_cache", "process_source", "recover", "survey_sources",
 ]
