@@ -26,6 +26,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import signal
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from vidsynth.data.manifest import CHECKSUM, MANIFEST, SHARDS_DIR, CacheParams, Manifest, cache_key, part_for, split_for
-from vidsynth.data.shards import ShardWriter, hash_shard, seal_shard
+from vidsynth.data.shards import CacheWriteError, ShardWriter, hash_shard, seal_shard
 from vidsynth.errors import VidsynthError
 from vidsynth.io.video import VIDEO_EXTENSIONS, VideoReader, VideoReadError
 
@@ -221,10 +222,28 @@ def _safe_process(task: _Task, writers: _Writers, params: CacheParams, max_pixel
                   threads: str | None = "auto") -> tuple[str, Any]:
     try:
         return process_source(task, writers, params, max_pixels, threads)
+    except CacheWriteError:
+        raise  # our disk, not the video: the run stops (prepare_cache says why)
     except (MemoryError, OSError) as exc:
         return "skip", f"{type(exc).__name__}: {exc}"
     except Exception as exc:  # noqa: BLE001 - one strange file must not end a long run; it is listed
         return "skip", f"unexpected {type(exc).__name__}: {exc}"
+
+
+def _die_with_parent() -> None:
+    """On Linux, have the kernel kill this worker when the main process dies, kill -9 included: an
+    orphan would go on appending to a shard that the next run is recovering."""
+    if not sys.platform.startswith("linux"):
+        return  # elsewhere an orphan stops at its next report, when it finds the pipe closed
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    parent = mp.parent_process()
+    if parent is not None and os.getppid() != parent.pid:  # it died before the line above
+        os._exit(1)
 
 
 def _worker_main(worker: int, run: int, out: str, params: dict, clips_per_shard: int, max_pixels: int, conn: Any) -> None:
@@ -233,6 +252,7 @@ def _worker_main(worker: int, run: int, out: str, params: dict, clips_per_shard:
     One pipe per worker, written synchronously: a worker that dies mid-write (a crashing decoder) can
     only break its own pipe, never a queue the other workers share."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    _die_with_parent()
     cache_params = CacheParams.from_dict(params)
     writers = _Writers(Path(out), run, worker, cache_params, clips_per_shard)
     try:
@@ -241,13 +261,20 @@ def _worker_main(worker: int, run: int, out: str, params: dict, clips_per_shard:
             if task is None:
                 break
             conn.send(("start", task.rel, None))
-            kind, payload = _safe_process(task, writers, cache_params, max_pixels, threads=None)  # processes are the parallelism
+            try:
+                kind, payload = _safe_process(task, writers, cache_params, max_pixels, threads=None)  # processes are the parallelism
+            except CacheWriteError as exc:
+                conn.send(("fatal", task.rel, str(exc)))
+                break
             conn.send((kind, task.rel, payload))
         conn.send(("exit", None, None))
     except (EOFError, OSError):  # the main process is gone (killed): nothing to report to, stop quietly
         pass
     finally:
-        writers.close()
+        try:
+            writers.close()
+        except CacheWriteError:
+            pass  # already reported; the clips past the last report are cut off by recover
         conn.close()
 
 
@@ -341,6 +368,15 @@ def recover(manifest: Manifest, content: str = "changed") -> dict[str, str]:
     return damaged
 
 
+def _holds_other_files(out: Path) -> bool:
+    """Whether ``out`` holds anything a cache being made does not: its lock, shard folder, manifest, and
+    the manifest's temporary name while a concurrent ``prepare`` writes it."""
+    if not out.is_dir():
+        return out.exists()
+    ours = (".lock", SHARDS_DIR, MANIFEST)
+    return any(p.name not in ours and not p.name.startswith(".manifest.tmp-") for p in out.iterdir())
+
+
 def _open_manifest(out: Path, key: str, params: CacheParams, source_id: str, part: tuple[int, int] | None) -> Manifest:
     if Manifest.exists(out):
         manifest = Manifest.load(out)
@@ -354,7 +390,7 @@ def _open_manifest(out: Path, key: str, params: CacheParams, source_id: str, par
                 f"{old}{', part %d/%d' % tuple(old_part) if old_part else ''}); it is left untouched: choose another OUT folder"
             )
         return manifest
-    if out.exists() and any(p.name not in (".lock", SHARDS_DIR) for p in out.iterdir()):
+    if _holds_other_files(out):
         raise VidsynthError(f"{out} exists and is not a clip cache; choose a new or empty folder for the cache")
     manifest = Manifest.new(out, key, params, source_id, part)
     manifest.validate()  # a planted shards/ symlink is refused before anything is written through it
@@ -397,7 +433,7 @@ def prepare_cache(
     clip_bytes = int(np.prod(params.clip_shape))
     per_shard = clips_per_shard or max(1, SHARD_BYTES // clip_bytes)
     report = PrepareReport(out=out)
-    if out.exists() and not Manifest.exists(out) and any(p.name not in (".lock", SHARDS_DIR) for p in out.iterdir()):
+    if not Manifest.exists(out) and _holds_other_files(out):
         raise VidsynthError(f"{out} exists and is not a clip cache; choose a new or empty folder for the cache")
 
     with cache_lock(out):  # (checked again inside: another process may have made it meanwhile)
@@ -437,14 +473,25 @@ def prepare_cache(
 
         n_workers = max(1, min(workers or min(os.cpu_count() or 1, 8), len(todo) or 1))
         runner = _run_in_process if n_workers == 1 else _run_in_workers
+        finished = False
         try:
             with _progress_bar(progress, len(todo)) as tick:
                 runner(todo, manifest, report, params, run, n_workers, per_shard, max_pixels, tick)
+            finished = True
+        except CacheWriteError as exc:
+            raise VidsynthError(f"{exc}; free some space and run prepare again (the videos finished so far "
+                                "are kept)") from None
         finally:
             # seal every shard at its committed count (also after Ctrl-C); this run's own shards were
             # checksummed as they were written, so they are not read back
-            recover(manifest, "never")
-            manifest.save()
+            try:
+                recover(manifest, "never")
+                manifest.save()
+            except (OSError, VidsynthError):
+                if finished:
+                    raise
+                # already failing (a full disk, Ctrl-C): the last saved manifest stands, and the next
+                # run's recover does this
         manifest.data["complete"] = True
         manifest.save()
     report.counts = dict(manifest.data["counts"])
@@ -589,6 +636,8 @@ class _WorkerPool:
         self.spoke.add(wid)
         if kind == "start":
             self.started[wid] = rel
+        elif kind == "fatal":
+            raise CacheWriteError(payload)
         elif kind in ("done", "skip"):
             self.started.pop(wid, None)
             if self.assigned[wid] and self.assigned[wid][0] == rel:

@@ -178,7 +178,11 @@ class Manifest:
     def save(self) -> None:
         self.data["updated"] = _now()
         self.recount()
-        write_text_atomic(self.folder / MANIFEST, json.dumps(self.data, indent=1, sort_keys=False) + "\n")
+        try:
+            write_text_atomic(self.folder / MANIFEST, json.dumps(self.data, indent=1, sort_keys=False) + "\n")
+        except OSError as exc:
+            raise VidsynthError(f"cannot write {self.folder / MANIFEST}: {exc.strerror or exc}; "
+                                "the previous manifest is kept") from None
 
     # -- reading --------------------------------------------------------------------------------
     @property

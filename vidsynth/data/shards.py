@@ -21,8 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
+from vidsynth.errors import VidsynthError
+
 HEADER_SIZE = 128  # bytes; numpy format 1.0, padded with spaces so the shape can grow in place
 MAGIC = b"\x93NUMPY\x01\x00"
+
+
+class CacheWriteError(VidsynthError):
+    """Writing a shard failed (disk full, quota, read-only folder): the run must stop; it is not the
+    video's fault, so the video must not be listed as skipped."""
 
 
 def new_hash() -> "hashlib._Hash":
@@ -117,13 +124,19 @@ class ShardWriter:
         self.count = 0
         self._hash = new_hash()
 
+    def _failed(self, exc: OSError) -> CacheWriteError:
+        return CacheWriteError(f"cannot write {self.folder / self.name}: {exc.strerror or exc}")
+
     def append(self, clip: np.ndarray) -> tuple[str, int]:
         if clip.shape != self.clip_shape or clip.dtype != np.uint8:
             raise ValueError(f"clip {clip.shape} {clip.dtype} does not match shard shape {self.clip_shape} uint8")
-        if self._handle is None or self.count >= self.clips_per_shard:
-            self._next_shard()
         data = np.ascontiguousarray(clip).tobytes()
-        self._handle.write(data)
+        try:
+            if self._handle is None or self.count >= self.clips_per_shard:
+                self._next_shard()
+            self._handle.write(data)
+        except OSError as exc:
+            raise self._failed(exc) from None
         self._hash.update(data)
         self.count += 1
         return self.name, self.count - 1
@@ -136,14 +149,23 @@ class ShardWriter:
     def sync(self) -> None:
         if self._handle is None:
             return
-        end = self._handle.tell()
-        self._handle.seek(0)
-        self._handle.write(npy_header((self.count, *self.clip_shape)))
-        self._handle.seek(end)
-        self._handle.flush()
+        try:
+            end = self._handle.tell()
+            self._handle.seek(0)
+            self._handle.write(npy_header((self.count, *self.clip_shape)))
+            self._handle.seek(end)
+            self._handle.flush()
+        except OSError as exc:
+            raise self._failed(exc) from None
 
     def close(self) -> None:
-        if self._handle is not None:
+        if self._handle is None:
+            return
+        try:
             self.sync()
-            self._handle.close()
-            self._handle = None
+        finally:
+            handle, self._handle = self._handle, None
+            try:
+                handle.close()
+            except OSError:  # unflushed bytes on a full disk: past the committed clips, cut off by recover
+                pass
