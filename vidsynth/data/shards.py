@@ -76,6 +76,7 @@ def seal_shard(path: Path, clip_shape: tuple[int, ...], clips: int) -> None:
     size = HEADER_SIZE + clips * clip_bytes
     with open(path, "r+b") as handle:
         if os.fstat(handle.fileno()).st_size == size and handle.read(HEADER_SIZE) == header:
+            os.fsync(handle.fileno())  # on disk before the manifest records it (an fsync keeps the mtime)
             return  # already sealed: leave the file (and its mtime, which the manifest records) alone
         handle.truncate(size)
         handle.seek(0)
