@@ -121,7 +121,15 @@ def merged_parts_outside(cache, victim):
     return "parts '..'"
 
 
-HOSTILE = [dotdot, absolute, symlinked_shard, symlinked_shard_folder, unknown_shard_in_a_range, merged_parts_outside]
+def merged_with_itself_as_a_part(cache, victim):
+    def change(data):
+        data["parts"] = ["."]
+    edit_manifest(cache, change)
+    return "parts '.'"
+
+
+HOSTILE = [dotdot, absolute, symlinked_shard, symlinked_shard_folder, unknown_shard_in_a_range, merged_parts_outside,
+           merged_with_itself_as_a_part]
 
 
 @pytest.mark.parametrize("tamper", HOSTILE, ids=lambda f: f.__name__)

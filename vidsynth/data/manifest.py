@@ -155,7 +155,9 @@ class Manifest:
         return cls(folder, data)
 
     @classmethod
-    def load(cls, folder: Path) -> "Manifest":
+    def load(cls, folder: Path, *, as_part: bool = False) -> "Manifest":
+        """Read and check the manifest of ``folder``; ``as_part``: it must not be a merged one (a merged
+        manifest's parts are loaded this way, so a merge that lists itself cannot loop)."""
         path = Path(folder) / MANIFEST
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -168,6 +170,8 @@ class Manifest:
         if data.get("version") != VERSION:
             raise VidsynthError(f"{path} has cache format version {data.get('version')}; this vidsynth reads {VERSION}")
         manifest = cls(folder, data)
+        if as_part and manifest.is_merged:
+            raise VidsynthError(f"{path} is itself a merged cache, which cannot be a part")
         manifest.validate()
         return manifest
 
@@ -272,11 +276,9 @@ class Manifest:
             if not Manifest.exists(folder):
                 raise bad(f"parts {part!r}", f"{folder} is not a clip cache")
             try:
-                loaded[part] = Manifest.load(folder)
+                loaded[part] = Manifest.load(folder, as_part=True)
             except VidsynthError as exc:
                 raise bad(f"parts {part!r}", str(exc)) from None
-            if loaded[part].is_merged:
-                raise bad(f"parts {part!r}", "a part cannot itself be a merged cache")
         return loaded
 
     def _check_shard_name(self, name: Any, parts: dict[str, "Manifest"], bad) -> None:
