@@ -21,7 +21,7 @@ import sys
 import numpy as np
 
 from vidsynth.data.manifest import CHECKSUM, Manifest
-from vidsynth.data.shards import HEADER_SIZE, hash_shard
+from vidsynth.data.shards import HEADER_SIZE, clips_in_file, hash_shard
 from vidsynth.errors import VidsynthError
 
 CONTENT_CHECKS = ("never", "changed", "always")
@@ -48,8 +48,7 @@ def shard_problem(manifest: Manifest, name: str, content: str = "changed") -> st
     except OSError as exc:
         return f"unreadable ({exc.strerror})"
     if stat.st_size < HEADER_SIZE + info["clips"] * clip_bytes:
-        have = max(0, stat.st_size - HEADER_SIZE) // clip_bytes
-        return f"truncated ({have} of its {info['clips']} clips on disk)"
+        return f"truncated ({clips_in_file(path, clip_bytes)} of its {info['clips']} clips on disk)"
     digest = info.get(CHECKSUM)
     if digest is None or content == "never":
         return None
