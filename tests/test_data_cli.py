@@ -88,6 +88,25 @@ def test_prepare_of_a_folder_without_usable_videos_fails_with_the_reason(tmp_pat
     assert "no decodable videos" in result.stderr and "empty file" in result.stderr
 
 
-def test_info_on_a_raw_folder_says_how_to_prepare_it(tmp_path, folder):
-    result = vidsynth("data", "info", folder)
-    assert result.returncode == 1 and "vidsynth data prepare" in result.stderr
+def snapshot(root):
+    return sorted((str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*"))
+
+
+def test_info_on_a_raw_folder_says_what_prepare_would_make_and_writes_nothing(tmp_path, folder):
+    (tmp_path / "videos").mkdir()
+    for name in ("v0.mp4", "v1.mp4", "v2.mp4", "broken.mp4"):
+        (tmp_path / "videos" / name).write_bytes((folder / name).read_bytes())
+    video(tmp_path / "videos" / "short.mp4", n=5)
+    before = snapshot(tmp_path)
+    human = vidsynth("data", "info", tmp_path / "videos", "--frames", "8", "--size", "16", "--test-fraction", "0.5")
+    assert human.returncode == 0, human.stderr
+    assert "5 found, 1 unreadable, 1 too short for a clip" in human.stdout
+    assert "vidsynth data prepare" in human.stdout and "--frames 8 --size 16 --test-fraction 0.5" in human.stdout
+    survey = json.loads(vidsynth("data", "info", tmp_path / "videos", "--frames", "8", "--size", "16",
+                                 "--test-fraction", "0.5", "--json").stdout)
+    assert snapshot(tmp_path) == before  # not a byte written, not even a lock file or a cache folder
+    assert set(survey["unreadable"]) == {"broken.mp4"} and survey["too_short"] == {"short.mp4": 5}
+    done = json.loads(vidsynth("data", "prepare", tmp_path / "videos", tmp_path / "cache", "--frames", "8", "--size", "16",
+                               "--test-fraction", "0.5", "--workers", "1", "--json").stdout)
+    assert {k: survey["estimated"][k] for k in ("train", "test", "clips")} == {
+        k: done["counts"][k] for k in ("train", "test", "clips")}

@@ -42,6 +42,8 @@ def prepare(
     fit: str = typer.Option("crop", "--fit", help="How frames become square: crop (center) or letterbox (black bars)."),
     as_json: bool = typer.Option(False, "--json", help="Print the run's report as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    verify: bool = typer.Option(False, "--verify", help="Read every shard and check it against its checksum "
+                                "(without it: only shards whose size or mtime changed); damaged ones are re-created."),
 ) -> None:
     """Decode a folder of videos into a clip cache: uint8 shards plus a manifest.
 
@@ -50,7 +52,8 @@ def prepare(
     too short, ...) are skipped and listed; the command fails only if the cache ends up with no clip.
 
     Re-running is cheap: finished videos (same size and mtime) are not decoded again, so an interrupted
-    run resumes where it stopped. A cache with other parameters is never overwritten.
+    run resumes where it stopped. A cache with other parameters is never overwritten. Shards that are
+    missing, truncated or corrupt are removed and their videos decoded again.
 
     Examples:
 
@@ -69,7 +72,8 @@ def prepare(
         raise VidsynthError(f"{src} needs no preparing: use it directly (e.g. `vidsynth data preview {src} -o grid.gif`)")
     params = CacheParams(frames=frames, size=size, channels=channels, fps=fps, stride=stride,
                          test_fraction=test_fraction, fit=fit)
-    report = prepare_cache(src, out, params, workers=workers, shard=shard, progress=not quiet and not as_json)
+    report = prepare_cache(src, out, params, workers=workers, shard=shard, progress=not quiet and not as_json,
+                           verify=verify)
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
@@ -94,6 +98,9 @@ def _print_report(report) -> None:
         + (f", {report.removed} gone from the folder" if report.removed else "")
         + f" in {report.seconds:.1f} s"
     )
+    if report.damaged:
+        console.print(f"re-created {_plural(len(report.damaged), 'damaged shard')}: "
+                      + "; ".join(f"{name} was {why}" for name, why in report.damaged.items()))
     if report.skipped:
         from rich.table import Table
 
@@ -131,13 +138,15 @@ def merge(
         console.print(f"note: parts {', '.join(merged.data['missing_parts'])} are missing; merge again once they are ready")
 
 
-def _cache_info(path: Path) -> dict[str, Any]:
+def _cache_info(path: Path, verify: bool = False) -> dict[str, Any]:
     from collections import Counter
 
+    from vidsynth.data.integrity import check_shards, repair_hint, unverified
     from vidsynth.data.manifest import Manifest
 
     manifest = Manifest.load(path)
     counts = manifest.recount()
+    damaged = check_shards(manifest, content="always" if verify else "changed")
     disk = 0
     for name in manifest.shards:
         try:
@@ -154,7 +163,11 @@ def _cache_info(path: Path) -> dict[str, Any]:
         "part": manifest.data.get("part"),
         "parts": manifest.data.get("parts"),
         "missing_parts": manifest.data.get("missing_parts"),
-        "complete": manifest.data.get("complete"),
+        "complete": manifest.data.get("complete") and not damaged,
+        "damaged": damaged,
+        "repair": repair_hint(manifest, next(iter(damaged))) if damaged else None,
+        "verified": verify,
+        "unverified_shards": unverified(manifest),
         "params": manifest.data["params"],
         "clip_shape": manifest.clip_shape,
         "counts": counts,
@@ -171,27 +184,43 @@ def _cache_info(path: Path) -> dict[str, Any]:
 
 @data_app.command("info")
 def info(
-    path: str = typer.Argument(..., help="A prepared cache folder, or builtin:NAME."),
+    path: str = typer.Argument(..., help="A prepared cache folder, a folder of videos (not prepared yet), or builtin:NAME."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (every skipped file with its reason)."),
-    frames: int = typer.Option(BUILTIN_FRAMES, "--frames", help="For builtin:NAME: frames per clip."),
-    size: int = typer.Option(BUILTIN_SIZE, "--size", help="For builtin:NAME: clip size."),
+    verify: bool = typer.Option(False, "--verify", help="Read every shard and check it against its checksum "
+                                "(without it: sizes always, content of shards whose size or mtime changed)."),
+    frames: int = typer.Option(BUILTIN_FRAMES, "--frames", help="For builtin:NAME or a folder of videos: frames per clip."),
+    size: int = typer.Option(BUILTIN_SIZE, "--size", help="For builtin:NAME or a folder of videos: clip size."),
+    fps: Optional[float] = typer.Option(None, "--fps", help="For a folder of videos: the frame rate prepare would resample to."),
+    stride: Optional[int] = typer.Option(None, "--stride", help="For a folder of videos: frames between clip starts (default: --frames)."),
+    test_fraction: float = typer.Option(0.1, "--test-fraction", help="For a folder of videos: fraction of videos in the test split."),
 ) -> None:
     """Show what a clip cache (or built-in dataset) holds: counts per split, size, skipped files.
+
+    On a folder of videos it writes nothing and says what `prepare` would make with the same options:
+    the videos found, those that cannot be read, and about how many clips per split.
+
+    Missing, truncated or corrupt shards are named, with the command that re-creates them, and the
+    exit status is then 1.
 
     Examples:
 
       vidsynth data info cache/
 
+      vidsynth data info cache/ --verify
+
       vidsynth data info cache/ --json | python -m json.tool
 
       vidsynth data info builtin:bouncing-balls
+
+      vidsynth data info ~/videos --frames 16 --fps 8
     """
     from vidsynth.data.sources import resolve_source
     from vidsynth.errors import VidsynthError
 
     resolved = resolve_source(path)
     if resolved.kind == "videos":
-        raise VidsynthError(f"{path} is not a prepared cache (no manifest.json); make one with `vidsynth data prepare {path} OUT`")
+        _survey(path, resolved.path, frames, size, fps, stride, test_fraction, as_json)
+        return
     if resolved.kind == "builtin":
         from vidsynth.data.sources import open_clips
 
@@ -205,13 +234,16 @@ def info(
             for split, d in data["splits"].items():
                 console.print(f"{path} [{split}]: {_plural(d['clips'], 'clip')} of {d['frames']} x {d['size']}x{d['size']}x{d['channels']}")
         return
-    data = _cache_info(resolved.path)
+    data = _cache_info(resolved.path, verify)
     if as_json:
         typer.echo(json.dumps(data, indent=2))
+        if data["damaged"]:
+            raise typer.Exit(1)
         return
     console = _console()
     c, p = data["counts"], data["params"]
-    state = "complete" if data["complete"] else "incomplete (run prepare again to finish)"
+    state = ("damaged" if data["damaged"] else "complete" if data["complete"]
+             else "incomplete (run prepare again to finish)")
     console.print(f"{data['path']}  key {data['key']}  {state}")
     console.print(f"clips: {c['clips']} (train {c['train']}, test {c['test']}), each {' x '.join(map(str, data['clip_shape']))} uint8")
     console.print(f"videos: {c['sources']} (train {c['sources_train']}, test {c['sources_test']}), "
@@ -227,6 +259,48 @@ def info(
     if data["skipped_reasons"]:
         console.print("skipped: " + "; ".join(f"{n} x {r}" for r, n in data["skipped_reasons"].items())
                       + "  (--json lists each file)")
+    if data["unverified_shards"]:
+        console.print(f"checksums: none for {_plural(len(data['unverified_shards']), 'shard')} (prepared by an older "
+                      "vidsynth); running prepare again adds them")
+    elif data["verified"] and not data["damaged"]:
+        console.print(f"checksums: all {_plural(data['shards'], 'shard')} read and match")
+    if data["damaged"]:
+        for name, why in data["damaged"].items():
+            console.print(f"damaged: {name} is {why}")
+        raise VidsynthError(f"{_plural(len(data['damaged']), 'damaged shard')} in {data['path']}; {data['repair']}")
+
+
+def _survey(text: str, folder: Path, frames: int, size: int, fps: Optional[float], stride: Optional[int],
+            test_fraction: float, as_json: bool) -> None:
+    """``info`` on a folder of videos: what ``prepare`` would make (nothing is written)."""
+    import shlex
+    from collections import Counter
+
+    from vidsynth.data.clip_cache import survey_sources
+    from vidsynth.data.manifest import CacheParams
+
+    params = CacheParams(frames=frames, size=size, fps=fps, stride=stride, test_fraction=test_fraction)
+    data = survey_sources(folder, params)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    console = _console()
+    e, p = data["estimated"], data["params"]
+    console.print(f"{text}: a folder of videos, not prepared yet (nothing was written)")
+    console.print(f"videos: {data['videos']} found, {len(data['unreadable'])} unreadable, "
+                  f"{len(data['too_short'])} too short for a clip, {data['ignored']} non-video files ignored")
+    console.print(f"prepare would make about {_plural(e['clips'], 'clip')}: train {e['train']} from "
+                  f"{_plural(e['sources_train'], 'video')}, test {e['test']} from {_plural(e['sources_test'], 'video')}")
+    fps_text = f"{p['fps']:g}" if p["fps"] else "native"
+    console.print(f"parameters: frames {p['frames']}, size {p['size']}, fps {fps_text}, stride {p['stride']}, "
+                  f"test fraction {p['test_fraction']:g}  (change with --frames, --size, --fps, --stride, --test-fraction)")
+    if data["unreadable"]:
+        reasons = Counter(r.split(":")[0].split(" (")[0] for r in data["unreadable"].values()).most_common()
+        console.print("unreadable: " + "; ".join(f"{n} x {r}" for r, n in reasons) + "  (--json lists each file)")
+    options = (f" --frames {p['frames']} --size {p['size']}" + (f" --fps {p['fps']:g}" if p["fps"] else "")
+               + (f" --stride {p['stride']}" if p["stride"] != p["frames"] else "")
+               + (f" --test-fraction {p['test_fraction']:g}" if p["test_fraction"] != 0.1 else ""))
+    console.print(f"prepare it with: vidsynth data prepare {shlex.quote(text)} OUT{options}")
 
 
 @data_app.command("preview")

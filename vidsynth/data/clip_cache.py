@@ -26,6 +26,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import signal
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -34,14 +35,13 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from vidsynth.data.manifest import MANIFEST, CacheParams, Manifest, cache_key, part_for, split_for
-from vidsynth.data.shards import ShardWriter, clips_in_file, seal_shard
+from vidsynth.data.manifest import CHECKSUM, MANIFEST, SHARDS_DIR, CacheParams, Manifest, cache_key, part_for, split_for
+from vidsynth.data.shards import CacheWriteError, ShardWriter, hash_shard, seal_shard
 from vidsynth.errors import VidsynthError
 from vidsynth.io.video import VIDEO_EXTENSIONS, VideoReader, VideoReadError
 
 SHARD_BYTES = 256 * 2**20  # a new shard file every ~256 MB
 MAX_PIXELS = 8192 * 8192  # frames larger than this are skipped before decoding (16K video and beyond)
-SHARDS_DIR = "shards"
 CACHE_ENV = "VIDSYNTH_CACHE"
 
 
@@ -100,6 +100,45 @@ def list_sources(root: Path, exclude: Path | None = None) -> tuple[dict[str, Pat
             else:
                 ignored.append(rel)
     return videos, ignored
+
+
+def survey_sources(source: str | os.PathLike, params: CacheParams, max_pixels: int = MAX_PIXELS) -> dict[str, Any]:
+    """What ``prepare_cache(source, ..., params)`` would make, without writing anything: each video is
+    opened (header and first frame, as ``prepare`` does) and its clips counted from the frame count the
+    container reports, so the clip counts are estimates."""
+    source = Path(source)
+    if not source.exists():
+        raise VidsynthError(f"no such file or folder: {source}")
+    videos, ignored = list_sources(source)
+    unreadable: dict[str, str] = {}
+    too_short: dict[str, int] = {}
+    estimate = {"train": 0, "test": 0, "sources_train": 0, "sources_test": 0}
+    for rel, path in videos.items():
+        try:
+            with VideoReader(path, threads=None, max_pixels=max_pixels) as reader:
+                info = reader.info
+        except VideoReadError as exc:
+            unreadable[rel] = exc.reason
+            continue
+        if info["still_image"]:
+            unreadable[rel] = f"a still image ({info['codec']}), not a video"
+            continue
+        frames = info["frames"]
+        if params.fps and info["duration"]:
+            frames = int(info["duration"] * params.fps)
+        clips = (frames - params.frames) // params.stride + 1 if frames >= params.frames else 0
+        if clips == 0:
+            too_short[rel] = frames
+            continue
+        split = split_for(rel, params.test_fraction)
+        estimate[split] += clips
+        estimate[f"sources_{split}"] += 1
+    estimate["clips"] = estimate["train"] + estimate["test"]
+    return {
+        "kind": "videos", "path": str(source), "params": params.as_dict(), "videos": len(videos),
+        "readable": len(videos) - len(unreadable), "unreadable": unreadable, "too_short": too_short,
+        "ignored": len(ignored), "estimated": estimate,
+    }
 
 
 def _stat(path: Path) -> tuple[int, int]:
@@ -167,9 +206,12 @@ def process_source(task: _Task, writers: _Writers, params: CacheParams, max_pixe
         return "skip", f"too short: {decoded} frames{' at %g fps' % params.fps if params.fps else ''}, a clip needs {params.frames}"
     writer.sync()
     clips = sum(r[2] for r in ranges)
+    prefix = len(SHARDS_DIR) + 1
     entry = {
         "size": task.size, "mtime_ns": task.mtime_ns, "split": task.split, "clips": clips, "frames": decoded,
         "fps": info["fps"], "width": info["width"], "height": info["height"], "ranges": ranges,
+        # (clips, checksum) of each shard it wrote to, as of its last clip: Manifest.add_source records them
+        "checksums": {shard: list(writer.checksum(shard[prefix:])) for shard, _, _ in ranges},
     }
     if note:
         entry["note"] = note
@@ -180,10 +222,28 @@ def _safe_process(task: _Task, writers: _Writers, params: CacheParams, max_pixel
                   threads: str | None = "auto") -> tuple[str, Any]:
     try:
         return process_source(task, writers, params, max_pixels, threads)
+    except CacheWriteError:
+        raise  # our disk, not the video: the run stops (prepare_cache says why)
     except (MemoryError, OSError) as exc:
         return "skip", f"{type(exc).__name__}: {exc}"
     except Exception as exc:  # noqa: BLE001 - one strange file must not end a long run; it is listed
         return "skip", f"unexpected {type(exc).__name__}: {exc}"
+
+
+def _die_with_parent() -> None:
+    """On Linux, have the kernel kill this worker when the main process dies, kill -9 included: an
+    orphan would go on appending to a shard that the next run is recovering."""
+    if not sys.platform.startswith("linux"):
+        return  # elsewhere an orphan stops at its next report, when it finds the pipe closed
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    parent = mp.parent_process()
+    if parent is not None and os.getppid() != parent.pid:  # it died before the line above
+        os._exit(1)
 
 
 def _worker_main(worker: int, run: int, out: str, params: dict, clips_per_shard: int, max_pixels: int, conn: Any) -> None:
@@ -192,6 +252,7 @@ def _worker_main(worker: int, run: int, out: str, params: dict, clips_per_shard:
     One pipe per worker, written synchronously: a worker that dies mid-write (a crashing decoder) can
     only break its own pipe, never a queue the other workers share."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    _die_with_parent()
     cache_params = CacheParams.from_dict(params)
     writers = _Writers(Path(out), run, worker, cache_params, clips_per_shard)
     try:
@@ -200,13 +261,20 @@ def _worker_main(worker: int, run: int, out: str, params: dict, clips_per_shard:
             if task is None:
                 break
             conn.send(("start", task.rel, None))
-            kind, payload = _safe_process(task, writers, cache_params, max_pixels, threads=None)  # processes are the parallelism
+            try:
+                kind, payload = _safe_process(task, writers, cache_params, max_pixels, threads=None)  # processes are the parallelism
+            except CacheWriteError as exc:
+                conn.send(("fatal", task.rel, str(exc)))
+                break
             conn.send((kind, task.rel, payload))
         conn.send(("exit", None, None))
     except (EOFError, OSError):  # the main process is gone (killed): nothing to report to, stop quietly
         pass
     finally:
-        writers.close()
+        try:
+            writers.close()
+        except CacheWriteError:
+            pass  # already reported; the clips past the last report are cut off by recover
         conn.close()
 
 
@@ -221,6 +289,7 @@ class PrepareReport:
     new_clips: int = 0
     skipped: dict[str, str] = field(default_factory=dict)  # newly skipped in this run: path -> reason
     removed: int = 0  # sources listed before that are gone from the folder
+    damaged: dict[str, str] = field(default_factory=dict)  # shards found damaged, removed and re-created: name -> problem
     ignored: int = 0  # files without a video extension
     counts: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -228,7 +297,7 @@ class PrepareReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "out": str(self.out), "decoded": self.decoded, "reused": self.reused, "new_clips": self.new_clips,
-            "skipped": self.skipped, "removed": self.removed, "ignored": self.ignored, "counts": self.counts,
+            "skipped": self.skipped, "removed": self.removed, "damaged": self.damaged, "ignored": self.ignored, "counts": self.counts,
             "seconds": round(self.seconds, 3),
         }
 
@@ -242,7 +311,11 @@ def cache_lock(folder: Path) -> Iterator[None]:
     except ImportError:  # Windows: no advisory locks; concurrent prepares of one folder are unsupported
         yield
         return
-    with open(folder / ".lock", "a+") as handle:
+    try:  # never through a symlink: a planted .lock must not make us create or touch a file elsewhere
+        fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as exc:
+        raise VidsynthError(f"cannot lock {folder / '.lock'}: {exc.strerror} (is it a symlink?)") from None
+    with os.fdopen(fd, "r+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -250,36 +323,58 @@ def cache_lock(folder: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def recover(manifest: Manifest) -> None:
-    """Make the shards agree with the manifest after an interrupted run.
+def recover(manifest: Manifest, content: str = "changed") -> dict[str, str]:
+    """Make the shards agree with the manifest, after an interrupted run or damage; returns the
+    damaged shards found (``{shard: problem}``), which are removed so their sources are decoded again.
 
-    Shards are cut back to their committed clip count (a crash can leave a half-written clip or clips
-    of an unfinished video), sources whose clips are missing on disk are forgotten (so they are decoded
-    again), and shard files the manifest never heard of are removed.
+    A shard is damaged when it is missing, shorter than its committed clips, or (``content``, see
+    :mod:`vidsynth.data.integrity`) its bytes do not match its checksum. Every source with clips in a
+    damaged shard is forgotten. Sound shards are cut back to their committed clip count (a crash can
+    leave a half-written clip or clips of an unfinished video) and their size and mtime recorded;
+    shard files the manifest never heard of are removed.
     """
+    from vidsynth.data.integrity import check_shards
+
     clip_shape = manifest.clip_shape
     clip_bytes = int(np.prod(clip_shape))
-    on_disk = {name: clips_in_file(manifest.folder / name, clip_bytes) for name in manifest.shards}
+    damaged = check_shards(manifest, content=content)
     for rel, entry in list(manifest.sources.items()):
-        if any(start + count > on_disk.get(shard, 0) for shard, start, count in entry["ranges"]):
+        if any(shard in damaged for shard, _, _ in entry["ranges"]):
             manifest.forget(rel)
     needed: dict[str, int] = {}
     for entry in manifest.sources.values():
         for shard, start, count in entry["ranges"]:
             needed[shard] = max(needed.get(shard, 0), start + count)
     for name in list(manifest.shards):
+        path, info = manifest.folder / name, manifest.shards[name]
         if needed.get(name, 0) == 0:
-            (manifest.folder / name).unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
             del manifest.shards[name]
-        else:
-            manifest.shards[name]["clips"] = needed[name]
-            seal_shard(manifest.folder / name, clip_shape, needed[name])
+            continue
+        if needed[name] != info["clips"] or CHECKSUM not in info:
+            # fewer clips than checksummed (a changed source was dropped), or a cache from before
+            # checksums: hash what stays (the shard passed the checks above)
+            info["clips"] = needed[name]
+            info[CHECKSUM] = hash_shard(path, clip_bytes, needed[name])
+        seal_shard(path, clip_shape, needed[name])
+        stat = path.stat()
+        info["size"], info["mtime_ns"] = stat.st_size, stat.st_mtime_ns
     shard_dir = manifest.folder / SHARDS_DIR
     if shard_dir.is_dir():
         known = {Path(name).name for name in manifest.shards}
         for path in shard_dir.glob("*.npy"):
             if path.name not in known:
                 path.unlink()
+    return damaged
+
+
+def _holds_other_files(out: Path) -> bool:
+    """Whether ``out`` holds anything a cache being made does not: its lock, shard folder, manifest, and
+    the manifest's temporary name while a concurrent ``prepare`` writes it."""
+    if not out.is_dir():
+        return out.exists()
+    ours = (".lock", SHARDS_DIR, MANIFEST)
+    return any(p.name not in ours and not p.name.startswith(".manifest.tmp-") for p in out.iterdir())
 
 
 def _open_manifest(out: Path, key: str, params: CacheParams, source_id: str, part: tuple[int, int] | None) -> Manifest:
@@ -295,9 +390,10 @@ def _open_manifest(out: Path, key: str, params: CacheParams, source_id: str, par
                 f"{old}{', part %d/%d' % tuple(old_part) if old_part else ''}); it is left untouched: choose another OUT folder"
             )
         return manifest
-    if out.exists() and any(p.name not in (".lock", SHARDS_DIR) for p in out.iterdir()):
+    if _holds_other_files(out):
         raise VidsynthError(f"{out} exists and is not a clip cache; choose a new or empty folder for the cache")
     manifest = Manifest.new(out, key, params, source_id, part)
+    manifest.validate()  # a planted shards/ symlink is refused before anything is written through it
     return manifest
 
 
@@ -313,12 +409,15 @@ def prepare_cache(
     splits: dict[str, str] | None = None,
     clips_per_shard: int | None = None,
     max_pixels: int = MAX_PIXELS,
+    verify: bool = False,
 ) -> PrepareReport:
     """Prepare (or bring up to date) the clip cache ``out`` from the videos under ``source``.
 
     ``workers``: decoding processes (default: CPU count, at most 8; 1 decodes in this process).
     ``shard``: ``"I/N"`` to prepare only the I-th of N disjoint parts. ``files``/``splits``: an explicit
     set of videos (relative name -> path) and their splits, instead of walking ``source`` and hashing.
+    Damaged shards (missing, truncated, or changed since written) are removed and their videos decoded
+    again; ``verify`` checks every shard's content against its checksum, not only changed files.
     Raises VidsynthError for a missing source or an ``out`` that holds something else; bad videos are
     skipped and listed, never raised.
     """
@@ -334,12 +433,12 @@ def prepare_cache(
     clip_bytes = int(np.prod(params.clip_shape))
     per_shard = clips_per_shard or max(1, SHARD_BYTES // clip_bytes)
     report = PrepareReport(out=out)
-    if out.exists() and not Manifest.exists(out) and any(p.name not in (".lock", SHARDS_DIR) for p in out.iterdir()):
+    if not Manifest.exists(out) and _holds_other_files(out):
         raise VidsynthError(f"{out} exists and is not a clip cache; choose a new or empty folder for the cache")
 
     with cache_lock(out):  # (checked again inside: another process may have made it meanwhile)
         manifest = _open_manifest(out, key, params, source_id, part)
-        recover(manifest)
+        report.damaged = recover(manifest, "always" if verify else "changed")
         if files is not None:
             videos, ignored = dict(files), []
         else:
@@ -374,12 +473,25 @@ def prepare_cache(
 
         n_workers = max(1, min(workers or min(os.cpu_count() or 1, 8), len(todo) or 1))
         runner = _run_in_process if n_workers == 1 else _run_in_workers
+        finished = False
         try:
             with _progress_bar(progress, len(todo)) as tick:
                 runner(todo, manifest, report, params, run, n_workers, per_shard, max_pixels, tick)
+            finished = True
+        except CacheWriteError as exc:
+            raise VidsynthError(f"{exc}; free some space and run prepare again (the videos finished so far "
+                                "are kept)") from None
         finally:
-            recover(manifest)  # seal every shard at its committed count (also after Ctrl-C)
-            manifest.save()
+            # seal every shard at its committed count (also after Ctrl-C); this run's own shards were
+            # checksummed as they were written, so they are not read back
+            try:
+                recover(manifest, "never")
+                manifest.save()
+            except (OSError, VidsynthError):
+                if finished:
+                    raise
+                # already failing (a full disk, Ctrl-C): the last saved manifest stands, and the next
+                # run's recover does this
         manifest.data["complete"] = True
         manifest.save()
     report.counts = dict(manifest.data["counts"])
@@ -422,115 +534,150 @@ def _run_in_process(todo, manifest, report, params, run, n_workers, per_shard, m
 
 
 def _run_in_workers(todo, manifest, report, params, run, n_workers, per_shard, max_pixels, tick) -> None:
-    """Fan tasks out to ``n_workers`` spawned processes, each on its own pipe, so the main process
+    _WorkerPool(todo, _Committer(manifest, report, tick), manifest.folder, params, run, n_workers, per_shard,
+                max_pixels).run()
+
+
+class _WorkerPool:
+    """Fans tasks out to ``n_workers`` spawned processes, each on its own pipe, so the main process
     always knows which files a worker holds. A worker that dies (a decoder crash takes its process
     down) is replaced: the file it was decoding is skipped, the file queued behind it goes back to the
-    queue. A file that was in flight during two deaths is skipped too, so nothing loops."""
-    from multiprocessing.connection import wait
+    queue. A file that was in flight during two deaths is skipped too, so nothing loops.
 
-    ctx = mp.get_context("spawn")  # fork after torch/threads were started can deadlock
-    commit = _Committer(manifest, report, tick)
-    by_rel = {task.rel: task for task in todo}
-    pending = deque(todo)
-    procs: dict[int, Any] = {}
-    conns: dict[int, Any] = {}
-    assigned: dict[int, deque[str]] = {}  # per worker: files sent, in order, not yet reported
-    started: dict[int, str] = {}
-    crashes: dict[str, int] = {}
-    stopping: set[int] = set()  # told to stop
-    gone: set[int] = set()  # exited (cleanly or not) and fully read
-    spoke: set[int] = set()  # reported at least once
-    silent_deaths = 0
+    Each worker is known by its number ``wid``; the bookkeeping per worker is in the dicts and sets below.
+    """
 
-    def start_worker() -> None:
-        wid = len(procs)
-        ours_end, theirs = ctx.Pipe()
-        procs[wid] = ctx.Process(target=_worker_main, daemon=True,
-                                 args=(wid, run, str(manifest.folder), params.as_dict(), per_shard, max_pixels, theirs))
-        procs[wid].start()
+    IN_FLIGHT = 2  # files sent to a worker ahead of its reports: one decoding, one waiting
+    SILENT_DEATHS = 3  # workers in a row that die before saying anything: they cannot start at all
+
+    def __init__(self, todo: list[_Task], commit: _Committer, folder: Path, params: CacheParams, run: int,
+                 n_workers: int, per_shard: int, max_pixels: int) -> None:
+        self.ctx = mp.get_context("spawn")  # fork after torch/threads were started can deadlock
+        self.commit = commit
+        self.worker_args = (run, str(folder), params.as_dict(), per_shard, max_pixels)
+        self.n_workers = n_workers
+        self.by_rel = {task.rel: task for task in todo}
+        self.pending: deque[_Task] = deque(todo)
+        self.procs: dict[int, Any] = {}
+        self.conns: dict[int, Any] = {}
+        self.assigned: dict[int, deque[str]] = {}  # per worker: files sent, in order, not yet reported
+        self.started: dict[int, str] = {}  # per worker: the file it said it is decoding
+        self.crashes: dict[str, int] = {}  # per file: worker deaths it was in flight for (2 for the one decoding)
+        self.stopping: set[int] = set()  # told to stop
+        self.gone: set[int] = set()  # exited (cleanly or not) and fully read
+        self.spoke: set[int] = set()  # reported at least once
+        self.silent_deaths = 0
+
+    def run(self) -> None:
+        for _ in range(self.n_workers):
+            self._start_worker()
+        clean = False
+        try:
+            while len(self.gone) < len(self.procs):
+                live = [w for w in self.procs if w not in self.gone and w not in self.stopping]
+                self._hand_out(live)
+                self._stop_when_done(live)
+                self._read_reports()
+            clean = True
+        finally:
+            self._shut_down(clean)
+
+    def _start_worker(self) -> None:
+        wid = len(self.procs)
+        ours, theirs = self.ctx.Pipe()
+        self.procs[wid] = self.ctx.Process(target=_worker_main, daemon=True, args=(wid, *self.worker_args, theirs))
+        self.procs[wid].start()
         theirs.close()
-        conns[wid], assigned[wid] = ours_end, deque()
+        self.conns[wid], self.assigned[wid] = ours, deque()
 
-    def handle(wid: int, message: tuple) -> None:
+    def _hand_out(self, live: list[int]) -> None:
+        """Top every live worker up to ``IN_FLIGHT`` files, the least busy first."""
+        for wid in sorted(live, key=lambda w: len(self.assigned[w])):
+            while self.pending and len(self.assigned[wid]) < self.IN_FLIGHT:
+                task = self.pending.popleft()
+                self.assigned[wid].append(task.rel)
+                try:
+                    self.conns[wid].send(task)
+                except OSError:  # it died; its sentinel will say so
+                    break
+
+    def _stop_when_done(self, live: list[int]) -> None:
+        """Nothing left to send and nothing in flight: tell the live workers to exit."""
+        if self.pending or any(self.assigned[w] for w in live):
+            return
+        for wid in live:
+            try:
+                self.conns[wid].send(None)
+            except OSError:
+                pass
+            self.stopping.add(wid)
+
+    def _read_reports(self) -> None:
+        """Wait (at most a second) for reports or deaths, and handle them."""
+        from multiprocessing.connection import wait
+
+        watching = {self.conns[w]: w for w in self.procs if w not in self.gone}
+        sentinels = {self.procs[w].sentinel: w for w in self.procs if w not in self.gone}
+        for ready in wait([*watching, *sentinels], timeout=1.0):
+            wid = watching.get(ready, sentinels.get(ready))
+            if wid in self.gone:
+                continue
+            try:
+                while self.conns[wid].poll():  # drain everything it said before anything else
+                    self._handle(wid, self.conns[wid].recv())
+            except (EOFError, OSError):
+                self._bury(wid)
+                continue
+            if ready in sentinels:
+                self._bury(wid)
+
+    def _handle(self, wid: int, message: tuple) -> None:
         kind, rel, payload = message
-        spoke.add(wid)
+        self.spoke.add(wid)
         if kind == "start":
-            started[wid] = rel
+            self.started[wid] = rel
+        elif kind == "fatal":
+            raise CacheWriteError(payload)
         elif kind in ("done", "skip"):
-            started.pop(wid, None)
-            if assigned[wid] and assigned[wid][0] == rel:
-                assigned[wid].popleft()
-            commit(by_rel[rel], kind, payload)
+            self.started.pop(wid, None)
+            if self.assigned[wid] and self.assigned[wid][0] == rel:
+                self.assigned[wid].popleft()
+            self.commit(self.by_rel[rel], kind, payload)
 
-    def bury(wid: int) -> None:
-        nonlocal silent_deaths
-        gone.add(wid)
-        conns[wid].close()
-        procs[wid].join(timeout=5)
-        lost = list(assigned[wid])
-        assigned[wid].clear()
+    def _bury(self, wid: int) -> None:
+        """A worker exited: requeue or skip the files it still held, and replace it if work remains."""
+        self.gone.add(wid)
+        self.conns[wid].close()
+        self.procs[wid].join(timeout=5)
+        lost = list(self.assigned[wid])
+        self.assigned[wid].clear()
         if not lost:
             return
-        silent_deaths = 0 if wid in spoke else silent_deaths + 1
-        if silent_deaths >= 3:
+        exitcode = self.procs[wid].exitcode
+        self.silent_deaths = 0 if wid in self.spoke else self.silent_deaths + 1
+        if self.silent_deaths >= self.SILENT_DEATHS:
             raise VidsynthError(
-                f"decoding worker processes die before starting (exit code {procs[wid].exitcode}); try --workers 1, "
+                f"decoding worker processes die before starting (exit code {exitcode}); try --workers 1, "
                 "or guard a script that calls vidsynth with `if __name__ == '__main__':`"
             )
-        crashed = started.pop(wid, None)
+        crashed = self.started.pop(wid, None)
         for rel in reversed(lost):
-            crashes[rel] = crashes.get(rel, 0) + (2 if rel == crashed else 1)
-            if crashes[rel] >= 2:
-                commit(by_rel[rel], "skip", f"the decoder crashed (worker exit code {procs[wid].exitcode})")
+            self.crashes[rel] = self.crashes.get(rel, 0) + (2 if rel == crashed else 1)
+            if self.crashes[rel] >= 2:
+                self.commit(self.by_rel[rel], "skip", f"the decoder crashed (worker exit code {exitcode})")
             else:
-                pending.appendleft(by_rel[rel])
-        if pending and len(procs) - len(gone) < n_workers:
-            start_worker()
+                self.pending.appendleft(self.by_rel[rel])
+        if self.pending and len(self.procs) - len(self.gone) < self.n_workers:
+            self._start_worker()
 
-    for _ in range(n_workers):
-        start_worker()
-    clean = False
-    try:
-        while len(gone) < len(procs):
-            live = [w for w in procs if w not in gone and w not in stopping]
-            for wid in sorted(live, key=lambda w: len(assigned[w])):
-                while pending and len(assigned[wid]) < 2:
-                    task = pending.popleft()
-                    assigned[wid].append(task.rel)
-                    try:
-                        conns[wid].send(task)
-                    except OSError:  # it died; its sentinel will say so
-                        break
-            if not pending and all(not assigned[w] for w in live):
-                for wid in live:
-                    try:
-                        conns[wid].send(None)
-                    except OSError:
-                        pass
-                    stopping.add(wid)
-            watching = {conns[w]: w for w in procs if w not in gone}
-            sentinels = {procs[w].sentinel: w for w in procs if w not in gone}
-            for ready in wait([*watching, *sentinels], timeout=1.0):
-                wid = watching.get(ready, sentinels.get(ready))
-                if wid in gone:
-                    continue
-                try:
-                    while conns[wid].poll():  # drain everything it said before anything else
-                        handle(wid, conns[wid].recv())
-                except (EOFError, OSError):
-                    bury(wid)
-                    continue
-                if ready in sentinels:
-                    bury(wid)
-        clean = True
-    finally:
-        for wid, proc in procs.items():
+    def _shut_down(self, clean: bool) -> None:
+        for proc in self.procs.values():
             if not clean and proc.is_alive():
                 proc.terminate()  # Ctrl-C or an error: shards are cut back to the committed clips anyway
             proc.join(timeout=10)
             if proc.is_alive():
                 proc.kill()
-        for conn in conns.values():
+        for conn in self.conns.values():
             conn.close()
 
 
@@ -587,6 +734,8 @@ def merge_caches(out: str | os.PathLike, parts: list[str | os.PathLike]) -> Mani
             owner[rel] = m.folder
             moved = dict(entry, ranges=[[f"{relpath}/{shard}", start, count] for shard, start, count in entry["ranges"]])
             merged.add_source(rel, moved)
+        for name, info in m.shards.items():  # checksums and file states, as the part recorded them
+            merged.shards[f"{relpath}/{name}"] = dict(info)
         for rel, entry in m.skipped.items():
             merged.skipped[rel] = entry
         merged.data["ignored"]["count"] += m.data.get("ignored", {}).get("count", 0)
@@ -606,5 +755,5 @@ def merge_caches(out: str | os.PathLike, parts: list[str | os.PathLike]) -> Mani
 
 __all__ = [
     "MANIFEST", "CacheParams", "Manifest", "PrepareReport", "auto_cache_dir", "default_cache_root",
-    "list_sources", "merge_caches", "parse_part", "prepare_cache", "process_source", "recover",
+    "list_sources", "merge_caches", "parse_part", "prepare_cache", "process_source", "recover", "survey_sources",
 ]

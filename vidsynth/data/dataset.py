@@ -86,6 +86,9 @@ class ClipSource(Dataset):
 class CachedClips(ClipSource):
     """Clips of a prepared cache (a folder with ``manifest.json``), memory-mapped from its shards.
 
+    Opening checks the split's shards (present and long enough; read and checksummed when they changed
+    since ``prepare`` sealed them) and raises ``DamagedCache`` naming the first bad one.
+
     The stored clips must have the requested ``size``; they may be longer than ``frames`` (a window of
     ``frames`` is taken); 1 and 3 channels convert either way.
     """
@@ -123,6 +126,12 @@ class CachedClips(ClipSource):
         self._range_start = np.array([start for _, start, _ in ranges], np.int64)
         self._range_end = np.cumsum([count for _, _, count in ranges], dtype=np.int64)
         self._paths = [manifest.shard_path(name) for name in self._shard_names]
+        from vidsynth.data.integrity import check_shards, damaged_error, note_unverified
+
+        problems = check_shards(manifest, self._shard_names, "changed")
+        if problems:
+            raise damaged_error(manifest, problems)
+        note_unverified(manifest, self._shard_names)
         self._maps: dict[int, np.ndarray] = {}
         self._info = {
             "kind": "cache",

