@@ -11,15 +11,16 @@ from vidsynth.errors import ConfigError, VidsynthError
 from vidsynth.generate import run_sample
 from vidsynth.runtime import Runtime
 from vidsynth.trainer import TrainContext
-from vidsynth_plugins.cvae import CVAE, augment_clips
-from vidsynth_plugins.cvae.losses import cvae_loss, gaussian_kl, kl_weight, squared_error
-from vidsynth_plugins.cvae.networks import (
+from vidsynth.nn.keyframes import (
     CostVolumeMotion,
     SameConvTranspose3d,
     linear_interpolation,
     motion_interpolation,
+    augment_clips,
     temporal_kernels,
 )
+from vidsynth_plugins.cvae import CVAE
+from vidsynth_plugins.cvae.losses import cvae_loss, gaussian_kl, kl_weight, squared_error
 
 PLUGIN = CVAE()
 # The small preset's design at a size that trains in a second: 8 frames of 16 x 16.

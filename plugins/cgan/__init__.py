@@ -50,12 +50,10 @@ from typing import Any, Literal
 
 import vidsynth
 from vidsynth.model import ModelConfig, ModelPlugin, Task
-from vidsynth_plugins.cvae import (
-    PAPER,
+from vidsynth.nn.keyframe_config import (
+    PENINGTON_2019,
+    SMALL_NETWORKS,
     KeyframeNetConfig,
-    augment_clips,
-    build_generator,
-    build_image_encoder,
     check_keyframe_config,
     check_keyframe_frames,
 )
@@ -77,23 +75,7 @@ class CGANConfig(KeyframeNetConfig):
     d_batches: Literal["reuse", "split"] = "reuse"
 
 
-SMALL: dict[str, Any] = {
-    "frames": 16,
-    "size": 32,
-    "batch_size": 8,
-    "steps": 500,
-    "z_dim": 32,
-    "code_dim": 64,
-    "image_widths": (8, 16, 32, 32),
-    "image_hidden": 128,
-    "video_widths": (8, 16, 32, 32),
-    "video_hidden": 128,
-    "gen_widths": (32, 32, 24, 16, 8),
-    "time_strides": (1, 2, 1, 1, 2),
-    "inject_layers": (1, 2, 3, 4),
-    "output": "residual",
-    "augment": True,
-}
+SMALL: dict[str, Any] = dict(SMALL_NETWORKS)
 
 
 class CGAN(ModelPlugin):
@@ -103,7 +85,7 @@ class CGAN(ModelPlugin):
     presets = {"paper": {}, "small": SMALL}
     default_preset = "small"
     description = "Conditional GAN in-betweening: first + last frame -> video (3D convs, seed 001)"
-    paper = PAPER.replace("sections 5 and 7", "sections 6 and 7")
+    paper = f"{PENINGTON_2019}, sections 6 and 7, Table 1"
     ema_modules = ("generator",)
 
     def check_config(self, config: ModelConfig) -> None:
@@ -121,7 +103,7 @@ class CGAN(ModelPlugin):
 
     def build(self, config: ModelConfig) -> dict[str, Any]:
         from vidsynth.nn.encoders import VideoEncoder
-        from vidsynth_plugins.cvae.networks import KeyframeGenerator
+        from vidsynth.nn.keyframes import KeyframeGenerator, build_generator, build_image_encoder
 
         c: CGANConfig = config  # type: ignore[assignment]
         discriminator = VideoEncoder(
@@ -133,6 +115,7 @@ class CGAN(ModelPlugin):
     def train_step(self, ctx: Any, video: Any) -> dict[str, float]:
         import torch
 
+        from vidsynth.nn.keyframes import augment_clips
         from vidsynth.nn.losses import nonsaturating_discriminator_loss, nonsaturating_generator_loss
         from vidsynth.tensors import to_unit
 

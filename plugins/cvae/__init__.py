@@ -88,38 +88,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import vidsynth
-from vidsynth.errors import VidsynthError
 from vidsynth.model import ModelConfig, ModelPlugin, Task
-
-PAPER = (
-    "Penington, Teo, Wang: Generating Video from Images (CS 229 report, Stanford 2019), "
-    "sections 5 and 7, Table 1 — seed 001"
+from vidsynth.nn.keyframe_config import (
+    PENINGTON_2019,
+    SMALL_NETWORKS,
+    KeyframeNetConfig,
+    check_keyframe_config,
+    check_keyframe_frames,
 )
-
-
-@dataclass
-class KeyframeNetConfig(ModelConfig):
-    """The networks of seed 001 (shared with ``cgan``); the defaults are Table 1."""
-
-    frames: int = 30
-    size: int = 64
-    channels: int = 3
-    batch_size: int = 20
-    z_dim: int = 600  # "encoding dimension" of the video latent (the CGAN's noise)
-    code_dim: int = 1000  # "image encoding dimension"
-    image_widths: tuple[int, ...] = (16, 32, 64, 128)
-    image_hidden: int = 256
-    video_widths: tuple[int, ...] = (64, 128, 256, 512)  # the CVAE's video encoder, the CGAN's discriminator
-    video_hidden: int = 1024
-    gen_widths: tuple[int, ...] = (256, 128, 64, 32, 16)  # Linear output channels, then L3..L6 outputs
-    time_strides: tuple[int, ...] = (1, 3, 1, 1, 2)  # temporal strides of L3..L7
-    act: Literal["relu", "leaky"] = "relu"
-    norm: Literal["none", "batch"] = "none"
-    inject_layers: tuple[int, ...] = ()  # generator layers (0..4) that also get the raw keyframes
-    output: Literal["sigmoid", "residual"] = "sigmoid"
-    ramp: Literal["sine", "parabola"] = "sine"
-    motion: Literal["none", "costvolume"] = "none"  # residual base: lerp, or lerp blended with motion paths
-    augment: bool = False  # random horizontal flip and time reversal of each training clip
 
 
 @dataclass
@@ -138,30 +114,16 @@ class CVAEConfig(KeyframeNetConfig):
 
 
 SMALL: dict[str, Any] = {
-    "frames": 16,
-    "size": 32,
-    "batch_size": 8,
-    "steps": 500,
+    **SMALL_NETWORKS,
     "ema": 0.99,
     "lr": 2e-4,
     "betas": (0.9, 0.999),
-    "z_dim": 32,
-    "code_dim": 64,
-    "image_widths": (8, 16, 32, 32),
-    "image_hidden": 128,
-    "video_widths": (8, 16, 32, 32),
-    "video_hidden": 128,
-    "gen_widths": (32, 32, 24, 16, 8),
-    "time_strides": (1, 2, 1, 1, 2),
-    "inject_layers": (1, 2, 3, 4),
-    "output": "residual",
     "reduction": "log",
     "lambda_video": 2.0,
     "lambda_keyframes": 2.0,
     "kl_weight": 1e-3,
     "kl_warmup": 200,
     "mean_weight": 2.0,
-    "augment": True,
     "motion": "costvolume",
 }
 
@@ -177,7 +139,7 @@ class CVAE(ModelPlugin):
     }
     default_preset = "small"
     description = "Conditional VAE in-betweening: first + last frame -> video (3D convs, seed 001)"
-    paper = PAPER
+    paper = f"{PENINGTON_2019}, sections 5 and 7, Table 1"
     ema_modules = ("model",)
     sample_options = {"temperature": (float, 1.0, "scale of z ~ N(0, I); 0 is the same as --mean")}
 
@@ -188,6 +150,7 @@ class CVAE(ModelPlugin):
     # -- networks ------------------------------------------------------------------------------
     def build(self, config: ModelConfig) -> dict[str, Any]:
         from vidsynth.nn.encoders import VideoEncoder
+        from vidsynth.nn.keyframes import build_generator, build_image_encoder
         from vidsynth_plugins.cvae.networks import KeyframeCVAE
 
         c: CVAEConfig = config  # type: ignore[assignment]
@@ -201,6 +164,7 @@ class CVAE(ModelPlugin):
     def train_step(self, ctx: Any, video: Any) -> dict[str, float]:
         import torch
 
+        from vidsynth.nn.keyframes import augment_clips
         from vidsynth.tensors import to_unit
         from vidsynth_plugins.cvae.losses import cvae_loss, kl_weight, squared_error
 
@@ -255,74 +219,6 @@ class CVAE(ModelPlugin):
             z = temperature * torch.randn(n, c.z_dim, device=keys.device, generator=generator)
         video = model.generate(to_unit(keys), z)
         return from_unit(video.float().clamp(0.0, 1.0))
-
-
-def check_keyframe_config(c: KeyframeNetConfig) -> None:
-    """Shape rules of the seed-001 networks, as one-line ``ConfigError``s (shared with ``cgan``)."""
-    from vidsynth.errors import ConfigError
-
-    if len(c.gen_widths) != 5 or len(c.time_strides) != 5:
-        raise ConfigError("gen_widths and time_strides need 5 entries each (5 transposed Conv3D layers)")
-    if len(c.image_widths) != 4:
-        raise ConfigError("image_widths needs 4 entries (4 Conv2D layers)")
-    if not c.video_widths:
-        raise ConfigError("video_widths needs at least 1 entry")
-    if any(s < 1 for s in c.time_strides) or any(w < 1 for w in (*c.gen_widths, *c.image_widths, *c.video_widths)):
-        raise ConfigError("widths and time_strides must be >= 1")
-    up = 1
-    for s in c.time_strides:
-        up *= s
-    if c.frames < 2 or c.frames % up:
-        raise ConfigError(f"frames ({c.frames}) must be >= 2 and divisible by the product of time_strides ({up})")
-    div = max(8, 2 ** len(c.video_widths))
-    if c.size % div:
-        raise ConfigError(f"size ({c.size}) must be divisible by {div}")
-    if any(i not in range(5) for i in c.inject_layers):
-        raise ConfigError(f"inject_layers are generator layer indices 0..4, got {c.inject_layers}")
-    if c.motion != "none" and c.output != "residual":
-        raise ConfigError("motion='costvolume' needs output='residual' (the motion base is what the residual adds to)")
-
-
-def build_image_encoder(c: KeyframeNetConfig) -> Any:
-    """E_I of Table 1 at the config's widths (shared with ``cgan``)."""
-    from vidsynth.nn.encoders import ImageEncoder
-
-    return ImageEncoder(c.channels, c.size, c.image_widths, c.image_hidden, c.code_dim, c.act, c.norm)
-
-
-def build_generator(c: KeyframeNetConfig) -> Any:
-    """The video generator of Table 1 with the config's options (shared with ``cgan``)."""
-    from vidsynth_plugins.cvae.networks import KeyframeVideoGenerator
-
-    return KeyframeVideoGenerator(
-        c.channels, c.frames, c.size, c.z_dim, c.code_dim, c.gen_widths, c.time_strides,
-        act=c.act, norm=c.norm, inject_layers=c.inject_layers, output=c.output, ramp=c.ramp,
-        motion=c.motion,
-    )
-
-
-def augment_clips(x: Any) -> Any:
-    """Each clip flipped left-right with probability 1/2 and played backwards with probability 1/2.
-
-    Both are symmetries of in-betweening: reversing time swaps the two keyframes, so the model sees every
-    transition in both directions. Draws from torch's global RNG, which the trainer seeds and saves.
-    """
-    import torch
-
-    b = x.shape[0]
-    flip = torch.rand(b, device=x.device) < 0.5
-    reverse = torch.rand(b, device=x.device) < 0.5
-    x = torch.where(flip.view(b, 1, 1, 1, 1), x.flip(4), x)
-    return torch.where(reverse.view(b, 1, 1, 1, 1), x.flip(2), x)
-
-
-def check_keyframe_frames(config: ModelConfig, name: str, frames: int | None) -> None:
-    """The seed-001 generators make exactly ``config.frames`` frames (shared with ``cgan``)."""
-    if frames is not None and frames != config.frames:
-        raise VidsynthError(
-            f"{name} generates exactly {config.frames} frames (fixed by its 3D-conv generator); "
-            f"got --frames {frames}"
-        )
 
 
 @vidsynth.hookimpl
