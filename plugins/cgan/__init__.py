@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import vidsynth
-from vidsynth.model import ModelConfig, ModelPlugin, Task
+from vidsynth.model import ModelPlugin, Task
 from vidsynth.nn.keyframe_config import (
     PENINGTON_2019,
     SMALL_NETWORKS,
@@ -78,7 +78,7 @@ class CGANConfig(KeyframeNetConfig):
 SMALL: dict[str, Any] = dict(SMALL_NETWORKS)
 
 
-class CGAN(ModelPlugin):
+class CGAN(ModelPlugin[CGANConfig]):
     name = "cgan"
     task = Task.KEYFRAMES
     Config = CGANConfig
@@ -88,11 +88,11 @@ class CGAN(ModelPlugin):
     paper = f"{PENINGTON_2019}, sections 6 and 7, Table 1"
     ema_modules = ("generator",)
 
-    def check_config(self, config: ModelConfig) -> None:
+    def check_config(self, config: CGANConfig) -> None:
         super().check_config(config)
         from vidsynth.errors import ConfigError
 
-        c: CGANConfig = config  # type: ignore[assignment]
+        c = config
         check_keyframe_config(c)
         if c.d_steps < 1:
             raise ConfigError(f"d_steps must be >= 1, got {c.d_steps}")
@@ -101,11 +101,11 @@ class CGAN(ModelPlugin):
         if not 0.0 < c.real_label <= 1.0:
             raise ConfigError(f"real_label must be in (0, 1], got {c.real_label}")
 
-    def build(self, config: ModelConfig) -> dict[str, Any]:
+    def build(self, config: CGANConfig) -> dict[str, Any]:
         from vidsynth.nn.encoders import VideoEncoder
         from vidsynth.nn.keyframes import KeyframeGenerator, build_generator, build_image_encoder
 
-        c: CGANConfig = config  # type: ignore[assignment]
+        c = config
         discriminator = VideoEncoder(
             c.channels, c.frames, c.size, c.video_widths, extra_dim=0, hidden=c.video_hidden, out_dim=1,
             act="leaky", norm=c.norm,
@@ -153,7 +153,7 @@ class CGAN(ModelPlugin):
     def sample(
         self,
         modules: dict[str, Any],
-        config: ModelConfig,
+        config: CGANConfig,
         condition: Any,
         n: int,
         generator: Any,
@@ -165,7 +165,7 @@ class CGAN(ModelPlugin):
 
         from vidsynth.tensors import from_unit, to_unit
 
-        c: CGANConfig = config  # type: ignore[assignment]
+        c = config
         check_keyframe_frames(c, self.name, frames)
         keys = condition
         if mean:

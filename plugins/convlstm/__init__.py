@@ -111,7 +111,7 @@ SMALL: dict[str, Any] = {
 }
 
 
-class ConvLSTMGAN(ModelPlugin):
+class ConvLSTMGAN(ModelPlugin[ConvLSTMConfig]):
     name = "convlstm"
     task = Task.FIRST_FRAME
     Config = ConvLSTMConfig
@@ -121,7 +121,7 @@ class ConvLSTMGAN(ModelPlugin):
     paper = SEED
     ema_modules = ("generator",)
 
-    def check_config(self, config: ConvLSTMConfig) -> None:  # type: ignore[override]
+    def check_config(self, config: ConvLSTMConfig) -> None:
         super().check_config(config)
         c = config
         for key in ("z_dim", "code_channels", "noise_channels", "lstm_channels", "lstm_layers", "n_critic"):
@@ -143,12 +143,12 @@ class ConvLSTMGAN(ModelPlugin):
         if c.gp_weight < 0 or c.drift_weight < 0 or c.rec_weight < 0 or c.diversity_weight < 0:
             raise ConfigError("gp_weight, drift_weight, rec_weight and diversity_weight must be >= 0")
 
-    def build(self, config: ConvLSTMConfig) -> dict[str, Any]:  # type: ignore[override]
+    def build(self, config: ConvLSTMConfig) -> dict[str, Any]:
         from vidsynth_plugins.convlstm.networks import Critic, Generator
 
         return {"generator": Generator(config), "critic": Critic(config)}
 
-    def optimizers(self, modules: dict[str, Any], config: ConvLSTMConfig) -> dict[str, Any]:  # type: ignore[override]
+    def optimizers(self, modules: dict[str, Any], config: ConvLSTMConfig) -> dict[str, Any]:
         import torch
 
         lrs = {"generator": config.lr, "critic": config.critic_lr}
@@ -209,7 +209,7 @@ class ConvLSTMGAN(ModelPlugin):
     def sample(
         self,
         modules: dict[str, Any],
-        config: ConvLSTMConfig,  # type: ignore[override]
+        config: ConvLSTMConfig,
         condition: Any,
         n: int,
         generator: Any,

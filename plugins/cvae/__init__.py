@@ -88,7 +88,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import vidsynth
-from vidsynth.model import ModelConfig, ModelPlugin, Task
+from vidsynth.model import ModelPlugin, Task
 from vidsynth.nn.keyframe_config import (
     PENINGTON_2019,
     SMALL_NETWORKS,
@@ -128,7 +128,7 @@ SMALL: dict[str, Any] = {
 }
 
 
-class CVAE(ModelPlugin):
+class CVAE(ModelPlugin[CVAEConfig]):
     name = "cvae"
     task = Task.KEYFRAMES
     Config = CVAEConfig
@@ -143,17 +143,17 @@ class CVAE(ModelPlugin):
     ema_modules = ("model",)
     sample_options = {"temperature": (float, 1.0, "scale of z ~ N(0, I); 0 is the same as --mean")}
 
-    def check_config(self, config: ModelConfig) -> None:
+    def check_config(self, config: CVAEConfig) -> None:
         super().check_config(config)
-        check_keyframe_config(config)  # type: ignore[arg-type]
+        check_keyframe_config(config)
 
     # -- networks ------------------------------------------------------------------------------
-    def build(self, config: ModelConfig) -> dict[str, Any]:
+    def build(self, config: CVAEConfig) -> dict[str, Any]:
         from vidsynth.nn.encoders import VideoEncoder
         from vidsynth.nn.keyframes import build_generator, build_image_encoder
         from vidsynth_plugins.cvae.networks import KeyframeCVAE
 
-        c: CVAEConfig = config  # type: ignore[assignment]
+        c = config
         video_encoder = VideoEncoder(
             c.channels, c.frames, c.size, c.video_widths, extra_dim=2 * c.code_dim,
             hidden=c.video_hidden, out_dim=2 * c.z_dim, act=c.act, norm=c.norm,
@@ -196,7 +196,7 @@ class CVAE(ModelPlugin):
     def sample(
         self,
         modules: dict[str, Any],
-        config: ModelConfig,
+        config: CVAEConfig,
         condition: Any,
         n: int,
         generator: Any,
@@ -209,7 +209,7 @@ class CVAE(ModelPlugin):
 
         from vidsynth.tensors import from_unit, to_unit
 
-        c: CVAEConfig = config  # type: ignore[assignment]
+        c = config
         check_keyframe_frames(c, self.name, frames)
         keys = condition
         model = modules["model"]

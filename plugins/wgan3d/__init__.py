@@ -157,7 +157,7 @@ SMALL_COND = {"conditional": True, "condition": "first", "encoder_widths": (16, 
               "diversity_weight": 1.0}
 
 
-class WGAN3D(ModelPlugin):
+class WGAN3D(ModelPlugin[WGAN3DConfig]):
     """Unconditional 3D-conv WGAN: noise -> video."""
 
     name = "wgan3d"
@@ -170,7 +170,7 @@ class WGAN3D(ModelPlugin):
     ema_modules = ("generator",)
 
     # -- configuration -------------------------------------------------------------------------
-    def check_config(self, config: WGAN3DConfig) -> None:  # type: ignore[override]
+    def check_config(self, config: WGAN3DConfig) -> None:
         super().check_config(config)  # runs at registration: no torch import here (`vidsynth --help` stays fast)
         c = config
         if c.conditional != (self.task is Task.FIRST_FRAME):
@@ -207,12 +207,12 @@ class WGAN3D(ModelPlugin):
             raise ConfigError("gp_weight, drift_weight, l2_weight and diversity_weight must be >= 0 and clip > 0")
 
     # -- the hooks -----------------------------------------------------------------------------
-    def build(self, config: WGAN3DConfig) -> dict[str, Any]:  # type: ignore[override]
+    def build(self, config: WGAN3DConfig) -> dict[str, Any]:
         from vidsynth_plugins.wgan3d.networks import Critic, Generator
 
         return {"generator": Generator(config), "critic": Critic(config)}
 
-    def optimizers(self, modules: dict[str, Any], config: WGAN3DConfig) -> dict[str, Any]:  # type: ignore[override]
+    def optimizers(self, modules: dict[str, Any], config: WGAN3DConfig) -> dict[str, Any]:
         """RMSprop for weight clipping (momentum-based optimizers destabilise it, Arjovsky et al. 2017), else Adam."""
         import torch
 
@@ -221,7 +221,7 @@ class WGAN3D(ModelPlugin):
             return {n: torch.optim.RMSprop(modules[n].parameters(), lr=lr) for n, lr in lrs.items()}
         return {n: torch.optim.Adam(modules[n].parameters(), lr=lr, betas=tuple(config.betas)) for n, lr in lrs.items()}
 
-    def condition_from(self, video: Any, config: WGAN3DConfig) -> Any:  # type: ignore[override]
+    def condition_from(self, video: Any, config: WGAN3DConfig) -> Any:
         if not config.conditional:
             return None
         from vidsynth_plugins.wgan3d.networks import condition_index
@@ -229,7 +229,7 @@ class WGAN3D(ModelPlugin):
         i = condition_index(video.shape[2], config.condition)
         return video[:, :, i : i + 1]
 
-    def given_frames(self, config: WGAN3DConfig, frames: int) -> tuple[int, ...] | None:  # type: ignore[override]
+    def given_frames(self, config: WGAN3DConfig, frames: int) -> tuple[int, ...] | None:
         if not config.conditional:
             return None
         from vidsynth_plugins.wgan3d.networks import condition_index
@@ -303,7 +303,7 @@ class WGAN3D(ModelPlugin):
     def sample(
         self,
         modules: dict[str, Any],
-        config: WGAN3DConfig,  # type: ignore[override]
+        config: WGAN3DConfig,
         condition: Any,
         n: int,
         generator: Any,
