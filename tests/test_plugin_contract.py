@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_configs import SEEDED, TINY
+from tiny_configs import SEEDED, TINY, one_thread  # noqa: F401  (a fixture)
 from tiny_plugin import TinyClips
 
 from vidsynth.checkpoint import load_run
@@ -22,6 +22,7 @@ from vidsynth.plugins import get_registry
 from vidsynth.runtime import Runtime
 from vidsynth.trainer import TrainOptions, build_context, train
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 PLUGINS_DIR = Path(__file__).resolve().parent.parent / "plugins"
 
 
@@ -56,16 +57,6 @@ MODELS = get_registry().models
 
 def model_ids() -> list[str]:
     return sorted(MODELS)
-
-
-@pytest.fixture(autouse=True)
-def one_thread(monkeypatch):
-    """Tiny tensors: one thread is much faster than two competing for a shared CPU (Runtime honours this)."""
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def tiny_config(plugin, **overrides):

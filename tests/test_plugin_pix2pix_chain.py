@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from recording import RecordingContext
 from tiny_configs import TINY as SIZES
-from tiny_configs import cpu_context
+from tiny_configs import cpu_context, one_thread  # noqa: F401  (a fixture)
 
 from vidsynth.errors import ConfigError, VidsynthError
 from vidsynth.generate import run_sample
@@ -45,14 +45,7 @@ def moving_square(batch=2, frames=8, size=8, channels=1):
     return video
 
 
-@pytest.fixture(autouse=True)
-def one_thread(monkeypatch):
-    """Tiny tensors: one thread is much faster than two competing for a shared CPU (Runtime honours this)."""
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # -- the networks ----------------------------------------------------------------------------------

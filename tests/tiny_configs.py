@@ -1,10 +1,12 @@
 """Tiny configs of the in-tree models (``--set`` overrides of their ``small`` preset): the same design at a
 size where a training step takes milliseconds. The contract suite (test_plugin_contract.py) and each
-model's own tests use them."""
+model's own tests use them, with the two helpers below (the trainer's context on a CPU, one thread)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import pytest
 
 _WGAN3D = {
     "frames": 4, "size": 8, "channels": 1, "batch_size": 4, "z_dim": 8, "latent_channels": 8,
@@ -54,3 +56,16 @@ def cpu_context(plugin: Any, config: Any, seed: int = 0) -> Any:
     from vidsynth.trainer import build_context
 
     return build_context(plugin, config, Runtime(device="cpu", precision="fp32", seed=seed))
+
+
+@pytest.fixture
+def one_thread(monkeypatch):
+    """Tiny tensors: one thread is much faster than two competing for a shared CPU (Runtime honours
+    OMP_NUM_THREADS). Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

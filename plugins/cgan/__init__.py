@@ -50,13 +50,8 @@ from typing import Any, Literal
 
 import vidsynth
 from vidsynth.model import ModelPlugin, Task
-from vidsynth.nn.keyframe_config import (
-    PENINGTON_2019,
-    SMALL_NETWORKS,
-    KeyframeNetConfig,
-    check_keyframe_config,
-    check_keyframe_frames,
-)
+from vidsynth.nn.keyframe_config import (PENINGTON_2019, SMALL_NETWORKS, KeyframeNetConfig,
+                                      check_keyframe_config, check_keyframe_frames)
 
 
 @dataclass
@@ -115,6 +110,7 @@ class CGAN(ModelPlugin[CGANConfig]):
     def train_step(self, ctx: Any, video: Any) -> dict[str, float]:
         import torch
 
+        from vidsynth.nn import frozen
         from vidsynth.nn.keyframes import augment_clips
         from vidsynth.nn.losses import nonsaturating_discriminator_loss, nonsaturating_generator_loss
         from vidsynth.tensors import to_unit
@@ -138,41 +134,23 @@ class CGAN(ModelPlugin[CGANConfig]):
         z = torch.randn(b, c.z_dim, device=x.device)
         # G's step back-propagates through D but must not compute D's weight grads; the bare D (not its
         # DDP wrapper) is used so that this forward pass does not wait for a gradient all-reduce.
-        bare_d = ctx.unwrap("discriminator")
-        bare_d.requires_grad_(False)
-        try:
+        with frozen(ctx.unwrap("discriminator")) as bare_d:
             with ctx.autocast():
                 fake = G(z, x[:, :, [0, -1]])
                 adv = nonsaturating_generator_loss(bare_d(fake).float())
             key = keyframe_term(x, fake.float(), c.keyframe_loss, c.keyframe_reduction)
             ctx.optimize("generator", adv + c.lambda_keyframes * key)
-        finally:
-            bare_d.requires_grad_(True)
         return {"d_loss": sum(d_losses) / len(d_losses), "g_adv": float(adv.detach()), "keyframes": float(key.detach())}
 
-    def sample(
-        self,
-        modules: dict[str, Any],
-        config: CGANConfig,
-        condition: Any,
-        n: int,
-        generator: Any,
-        frames: int | None = None,
-        mean: bool = False,
-        **options: Any,
-    ) -> Any:
-        import torch
-
+    def sample(self, modules: dict[str, Any], config: CGANConfig, condition: Any, n: int, generator: Any,
+               frames: int | None = None, mean: bool = False, **options: Any) -> Any:
+        from vidsynth.generate import sample_noise
         from vidsynth.tensors import from_unit, to_unit
 
         c = config
         check_keyframe_frames(c, self.name, frames)
-        keys = condition
-        if mean:
-            z = torch.zeros(n, c.z_dim, device=keys.device)
-        else:
-            z = torch.randn(n, c.z_dim, device=keys.device, generator=generator)
-        video = modules["generator"](z, to_unit(keys))
+        z = sample_noise((n, c.z_dim), generator, mean=mean)
+        video = modules["generator"](z, to_unit(condition))
         return from_unit(video.float().clamp(0.0, 1.0))
 
 

@@ -206,28 +206,15 @@ class ConvLSTMGAN(ModelPlugin[ConvLSTMConfig]):
             ctx.optimize("generator", g_loss)
         return losses
 
-    def sample(
-        self,
-        modules: dict[str, Any],
-        config: ConvLSTMConfig,
-        condition: Any,
-        n: int,
-        generator: Any,
-        frames: int | None = None,
-        mean: bool = False,
-        **options: Any,
-    ) -> Any:
-        import torch
+    def sample(self, modules: dict[str, Any], config: ConvLSTMConfig, condition: Any, n: int, generator: Any,
+               frames: int | None = None, mean: bool = False, **options: Any) -> Any:
+        from vidsynth.generate import sample_noise
 
-        G = modules["generator"]
-        device = next(G.parameters()).device
         frames = config.frames if frames is None else frames
         if frames < 2:
             raise VidsynthError(f"convlstm makes at least 2 frames (the given one and one more), not {frames}")
-        z = torch.randn(n, config.z_dim, generator=generator, device=device)
-        if mean:
-            z = torch.zeros_like(z)
-        return G(condition.to(device), z, frames).clamp(-1, 1)
+        z = sample_noise((n, config.z_dim), generator, mean=mean)
+        return modules["generator"](condition, z, frames).clamp(-1, 1)
 
 
 @vidsynth.hookimpl

@@ -89,13 +89,8 @@ from typing import Any, Literal
 
 import vidsynth
 from vidsynth.model import ModelPlugin, Task
-from vidsynth.nn.keyframe_config import (
-    PENINGTON_2019,
-    SMALL_NETWORKS,
-    KeyframeNetConfig,
-    check_keyframe_config,
-    check_keyframe_frames,
-)
+from vidsynth.nn.keyframe_config import (PENINGTON_2019, SMALL_NETWORKS, KeyframeNetConfig,
+                                      check_keyframe_config, check_keyframe_frames)
 
 
 @dataclass
@@ -193,31 +188,15 @@ class CVAE(ModelPlugin[CVAEConfig]):
         return logs
 
     # -- sampling ------------------------------------------------------------------------------
-    def sample(
-        self,
-        modules: dict[str, Any],
-        config: CVAEConfig,
-        condition: Any,
-        n: int,
-        generator: Any,
-        frames: int | None = None,
-        mean: bool = False,
-        temperature: float = 1.0,
-        **options: Any,
-    ) -> Any:
-        import torch
-
+    def sample(self, modules: dict[str, Any], config: CVAEConfig, condition: Any, n: int, generator: Any,
+               frames: int | None = None, mean: bool = False, temperature: float = 1.0, **options: Any) -> Any:
+        from vidsynth.generate import sample_noise
         from vidsynth.tensors import from_unit, to_unit
 
         c = config
         check_keyframe_frames(c, self.name, frames)
-        keys = condition
-        model = modules["model"]
-        if mean or temperature == 0:
-            z = torch.zeros(n, c.z_dim, device=keys.device)
-        else:
-            z = temperature * torch.randn(n, c.z_dim, device=keys.device, generator=generator)
-        video = model.generate(to_unit(keys), z)
+        z = sample_noise((n, c.z_dim), generator, mean=mean, scale=temperature)
+        video = modules["model"].generate(to_unit(condition), z)
         return from_unit(video.float().clamp(0.0, 1.0))
 
 

@@ -244,35 +244,21 @@ class ManifoldTraverse(ModelPlugin[ManifoldTraverseConfig]):
             return frame_phase_step(ctx, video)
         return video_phase_step(ctx, video)
 
-    def sample(
-        self,
-        modules: dict[str, Any],
-        config: ManifoldTraverseConfig,
-        condition: Any,
-        n: int,
-        generator: Any,
-        frames: int | None = None,
-        mean: bool = False,
-        frames_only: bool = False,
-        **options: Any,
-    ) -> Any:
-        import torch
-
+    def sample(self, modules: dict[str, Any], config: ManifoldTraverseConfig, condition: Any, n: int, generator: Any,
+               frames: int | None = None, mean: bool = False, frames_only: bool = False, **options: Any) -> Any:
+        from vidsynth.generate import sample_noise
         from vidsynth_plugins.manifold_traverse.networks import render_video
 
         length = frames or config.frames
-        device = generator.device
         if frames_only:
-            shape = (n, length, config.latent)
-            latents = torch.zeros(shape, device=device) if mean else torch.randn(shape, generator=generator, device=device)
+            latents = sample_noise((n, length, config.latent), generator, mean=mean)
         else:
             if length > config.frames:
                 raise VidsynthError(
                     f"manifold-traverse makes videos of at most {config.frames} frames (its G_V's sequence "
                     f"length), not {length}; use --option frames_only=true for longer frame-GAN samples"
                 )
-            shape = (n, config.video_noise)
-            noise = torch.zeros(shape, device=device) if mean else torch.randn(shape, generator=generator, device=device)
+            noise = sample_noise((n, config.video_noise), generator, mean=mean)
             latents = modules["video_generator"](noise)[:, :length]
         return render_video(modules["frame_generator"], latents).clamp(-1, 1)
 

@@ -205,18 +205,8 @@ class Pix2PixChain(ModelPlugin[Pix2PixChainConfig]):
         """The first ``context`` frames of each clip."""
         return video[:, :, : config.context]
 
-    def sample(
-        self,
-        modules: dict[str, Any],
-        config: Pix2PixChainConfig,
-        condition: Any,
-        n: int,
-        generator: Any,
-        frames: int | None = None,
-        mean: bool = False,
-        dropout: bool = False,
-        **options: Any,
-    ) -> Any:
+    def sample(self, modules: dict[str, Any], config: Pix2PixChainConfig, condition: Any, n: int, generator: Any,
+               frames: int | None = None, mean: bool = False, dropout: bool = False, **options: Any) -> Any:
         import contextlib
 
         from vidsynth_plugins.pix2pix_chain.chain import chain, dropout_noise

@@ -300,31 +300,17 @@ class WGAN3D(ModelPlugin[WGAN3DConfig]):
             ctx.optimize("generator", g_loss)
         return losses
 
-    def sample(
-        self,
-        modules: dict[str, Any],
-        config: WGAN3DConfig,
-        condition: Any,
-        n: int,
-        generator: Any,
-        frames: int | None = None,
-        mean: bool = False,
-        **options: Any,
-    ) -> Any:
-        import torch
+    def sample(self, modules: dict[str, Any], config: WGAN3DConfig, condition: Any, n: int, generator: Any,
+               frames: int | None = None, mean: bool = False, **options: Any) -> Any:
+        from vidsynth.generate import sample_noise
 
-        G = modules["generator"]
-        device = next(G.parameters()).device
         if frames is not None and frames != config.frames:
             raise VidsynthError(
                 f"{self.name} generates exactly {config.frames} frames (its 3D convolutions fix the length);"
                 f" leave out --frames or train with --set frames={frames}"
             )
-        frame = condition.to(device) if config.conditional else None
-        z = torch.randn(n, config.z_dim, generator=generator, device=device)
-        if mean:
-            z = torch.zeros_like(z)
-        return G(z, frame).clamp(-1, 1)
+        z = sample_noise((n, config.z_dim), generator, mean=mean)
+        return modules["generator"](z, condition if config.conditional else None).clamp(-1, 1)
 
 
 class WGAN3DConditional(WGAN3D):
