@@ -1,4 +1,4 @@
-"""The ``cgan`` plugin (seed 001, sections 6-7): shapes, loss (2), the D:G schedule, sampling, keyframes."""
+"""The ``cgan`` plugin (Penington et al. 2019, sections 6-7): shapes, loss (2), the D:G schedule, sampling, keyframes."""
 
 from __future__ import annotations
 

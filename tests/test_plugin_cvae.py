@@ -1,4 +1,4 @@
-"""The ``cvae`` plugin (seed 001, section 5): Table 1 shapes, loss (1), training, sampling, keyframes."""
+"""The ``cvae`` plugin (Penington et al. 2019, section 5): Table 1 shapes, loss (1), training, sampling, keyframes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""manifold-traverse (seed 004): shapes, the fixed random-projection critics, the two phases and resuming
+"""manifold-traverse (Monteiro et al. 2018): shapes, the fixed random-projection critics, the two phases and resuming
 across them, the G_V reshape, sampling."""
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def test_paper_preset_has_the_papers_shapes_and_sizes():
         assert m["video_critics"](video).shape == (2, 16)
     count = lambda name: sum(p.numel() for p in m[name].parameters())  # noqa: E731
     assert count("frame_critics") == 48 * 10_508_033  # 10.5M per frame critic (convs 256-512-1024)
-    assert count("video_critics") == 16 * 33_621_505  # 33.6M per video critic (3D convs 256-512-768), FACTS.md
+    assert count("video_critics") == 16 * 33_621_505  # 33.6M per video critic (3D convs 256-512-768)
     lstm = m["video_generator"].lstm
     assert (lstm.input_size, lstm.hidden_size, lstm.num_layers, lstm.bidirectional) == (128, 128, 2, True)
     assert [l.out_features for l in m["video_generator"].encode if isinstance(l, torch.nn.Linear)] == [512, 1024, 2048, 3840]

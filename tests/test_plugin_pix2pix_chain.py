@@ -1,4 +1,4 @@
-"""pix2pix-chain (seed 002, deliverable 3): the U-Net and PatchGAN, the loss, k-frame context, the unrolled
+"""pix2pix-chain (Zhang 2019, deliverable 3): the U-Net and PatchGAN, the loss, k-frame context, the unrolled
 horizon, and chained sampling."""
 
 from __future__ import annotations

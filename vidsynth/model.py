@@ -4,7 +4,7 @@ A model plugin is one ``ModelPlugin[XConfig]`` subclass registered with ``regist
 
 * ``name`` and ``task`` (a ``Task``: what the model is given and what it returns),
 * ``Config``, a dataclass subclassing ``ModelConfig`` (typed, validated, stored with the weights),
-* ``presets``: named overrides of ``Config``'s defaults; ``paper`` follows the seed paper and ``small``
+* ``presets``: named overrides of ``Config``'s defaults; ``paper`` follows the model's paper and ``small``
   trains in minutes on a CPU,
 
 and implements three hooks (abstract methods: a subclass that leaves one out cannot be instantiated, so a
@@ -173,7 +173,7 @@ class ModelPlugin(abc.ABC, Generic[C]):
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     default_preset: ClassVar[str] = "small"
     description: ClassVar[str] = ""
-    paper: ClassVar[str] = ""  # the seed this model follows
+    paper: ClassVar[str] = ""  # the paper this model follows (a citation)
     ema_modules: ClassVar[tuple[str, ...]] = ()  # modules the trainer keeps an EMA of (when config.ema > 0)
     #: Extra sample-time options, ``name -> (type, default, help)``; the CLI passes them as
     #: ``--option name=value`` (validated against this table) into ``sample(..., **options)``.

