@@ -108,13 +108,8 @@ class ConvLSTMGAN(ModelPlugin[ConvLSTMConfig]):
         import torch
         import torch.nn.functional as F
 
-        from vidsynth.nn.losses import (
-            drift_penalty,
-            gradient_penalty,
-            interpolate,
-            wasserstein_critic_loss,
-            wasserstein_generator_loss,
-        )
+        from vidsynth.nn.losses import wasserstein_generator_loss
+        from vidsynth.nn.wgan import wasserstein_critic_update
 
         c = ctx.config
         G, D = ctx.modules["generator"], ctx.modules["critic"]
@@ -123,16 +118,7 @@ class ConvLSTMGAN(ModelPlugin[ConvLSTMConfig]):
 
         with torch.no_grad(), ctx.autocast():
             fake = G(frame, torch.randn(b, c.z_dim, device=ctx.device), t)
-        with ctx.autocast():
-            real_scores, fake_scores = D(video), D(fake)
-        w_loss = wasserstein_critic_loss(real_scores.float(), fake_scores.float())
-        bare = ctx.unwrap("critic")  # fp32, no DDP wrapper for the double backward (see wgan3d)
-        penalty = gradient_penalty(bare, interpolate(video, fake.float()))
-        loss = w_loss + c.gp_weight * penalty
-        if c.drift_weight > 0:
-            loss = loss + c.drift_weight * drift_penalty(real_scores)
-        ctx.optimize("critic", loss)
-        losses = {"wasserstein": -w_loss.item(), "gp": penalty.item(), "critic": loss.item()}
+        losses = wasserstein_critic_update(ctx, "critic", video, fake, gp_weight=c.gp_weight, drift_weight=c.drift_weight)
 
         if (ctx.step + 1) % c.n_critic == 0:
             z = torch.randn(b, c.z_dim, device=ctx.device)

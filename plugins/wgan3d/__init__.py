@@ -162,14 +162,8 @@ class WGAN3D(ModelPlugin[WGAN3DConfig]):
         import torch
         import torch.nn.functional as F
 
-        from vidsynth.nn.losses import (
-            clip_weights_,
-            drift_penalty,
-            gradient_penalty,
-            interpolate,
-            wasserstein_critic_loss,
-            wasserstein_generator_loss,
-        )
+        from vidsynth.nn.losses import wasserstein_generator_loss
+        from vidsynth.nn.wgan import wasserstein_critic_update
         from vidsynth_plugins.wgan3d.networks import condition_index, paste_frame
 
         c = ctx.config
@@ -179,24 +173,11 @@ class WGAN3D(ModelPlugin[WGAN3DConfig]):
 
         with torch.no_grad(), ctx.autocast():
             fake = G(torch.randn(b, c.z_dim, device=ctx.device), frame)
-        with ctx.autocast():
-            real_scores, fake_scores = D(video, frame), D(fake, frame)
-        w_loss = wasserstein_critic_loss(real_scores.float(), fake_scores.float())
-        loss = w_loss
-        losses = {"wasserstein": -w_loss.item()}
-        if c.loss == "wgan-gp":
-            # fp32 and the bare critic: a double backward through autocast or a DDP wrapper is fragile;
-            # the parameters are shared, so the penalty's gradient still reaches the critic's optimizer
-            bare = ctx.unwrap("critic")
-            penalty = gradient_penalty(lambda x: bare(x, frame), interpolate(video, fake.float()))
-            loss = loss + c.gp_weight * penalty
-            losses["gp"] = penalty.item()
-        if c.drift_weight > 0:
-            loss = loss + c.drift_weight * drift_penalty(real_scores)
-        ctx.optimize("critic", loss)
-        if c.loss == "wgan-clip":
-            clip_weights_(ctx.unwrap("critic"), c.clip)
-        losses["critic"] = loss.item()
+        gp = c.loss == "wgan-gp"
+        losses = wasserstein_critic_update(
+            ctx, "critic", video, fake, frame, gp_weight=c.gp_weight if gp else None, drift_weight=c.drift_weight,
+            clip=None if gp else c.clip,
+        )
 
         if (ctx.step + 1) % c.n_critic == 0:
             i = condition_index(c.frames, c.condition)
