@@ -4,21 +4,25 @@ from dataclasses import dataclass
 
 import pytest
 
+from tiny_plugin import TinyClips  # noqa: F401  (puts vidsynth_tiny on sys.path)
+from vidsynth_tiny import TinyConfig, TinyKeyframes
+
 from vidsynth.errors import ConfigError
-from vidsynth.model import ModelConfig, ModelPlugin, Task
+from vidsynth.model import Task
 
 
 @dataclass
-class DemoConfig(ModelConfig):
+class DemoConfig(TinyConfig):
     width: int = 8
     dropout: float = 0.0
     skip: bool = False
     mode: str = "a"
 
 
-class Demo(ModelPlugin):
+class Demo(TinyKeyframes):
+    """A real model (the tiny in-betweener) with config fields of every type."""
+
     name = "demo"
-    task = Task.KEYFRAMES
     Config = DemoConfig
     presets = {"paper": {"width": 64, "frames": 30}, "small": {"width": 4}}
 

@@ -1,4 +1,4 @@
-"""The ``cgan`` plugin (seed 001, sections 6-7): shapes, loss (2), the D:G schedule, sampling, keyframes."""
+"""The ``cgan`` plugin (Penington et al. 2019, sections 6-7): shapes, loss (2), the D:G schedule, sampling, keyframes."""
 
 from __future__ import annotations
 
@@ -7,23 +7,17 @@ import math
 import pytest
 import torch
 
-from vidsynth.errors import ConfigError, VidsynthError
+from tiny_configs import TINY as SIZES
+from tiny_configs import cpu_context
+
+from vidsynth.errors import ConfigError
 from vidsynth.generate import run_sample
 from vidsynth.metrics.pixel import psnr_per_frame
-from vidsynth.runtime import Runtime
 from vidsynth.tensors import to_unit
-from vidsynth.trainer import TrainContext
 from vidsynth_plugins.cgan import CGAN, keyframe_term
 
 PLUGIN = CGAN()
-TINY = {"frames": 8, "size": 16, "batch_size": 4}
-
-
-def context(config, seed=0):
-    torch.manual_seed(seed)
-    modules = PLUGIN.build(config)
-    runtime = Runtime(device="cpu", precision="fp32", seed=seed)
-    return TrainContext(modules, modules, PLUGIN.optimizers(modules, config), config, runtime)
+TINY = SIZES["cgan"]
 
 
 def clips(config, n=4, seed=0):
@@ -68,7 +62,7 @@ def test_keyframe_term_is_l2_or_l1_summed_over_pixels():
 
 def test_one_step_updates_d_four_times_and_g_once():
     config = PLUGIN.make_config("small", TINY)
-    ctx = context(config)
+    ctx = cpu_context(PLUGIN, config)
     losses = PLUGIN.train_step(ctx, clips(config))
     assert all(math.isfinite(v) for v in losses.values())
     d_state = ctx.optimizers["discriminator"].state
@@ -80,7 +74,7 @@ def test_one_step_updates_d_four_times_and_g_once():
 def test_split_mode_gives_each_d_step_its_own_quarter_of_the_batch():
     config = PLUGIN.make_config("small", {**TINY, "d_batches": "split"})
     seen = []
-    ctx = context(config)
+    ctx = cpu_context(PLUGIN, config)
     D = ctx.modules["discriminator"]
     D.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[0]))
     PLUGIN.train_step(ctx, clips(config))
@@ -89,20 +83,15 @@ def test_split_mode_gives_each_d_step_its_own_quarter_of_the_batch():
         PLUGIN.make_config("small", {**TINY, "batch_size": 6, "d_batches": "split"})
 
 
-def test_small_training_moves_both_networks_and_keeps_losses_finite():
+def test_d_learns_to_tell_a_fixed_real_batch_from_gs_videos():
     config = PLUGIN.make_config("small", TINY)
-    ctx = context(config)
-    before = {n: [p.detach().clone() for p in m.parameters()] for n, m in ctx.modules.items()}
+    ctx = cpu_context(PLUGIN, config)
     video = clips(config)
     d_losses = []
     for step in range(4):
         ctx.step = step
-        losses = PLUGIN.train_step(ctx, video)
-        assert all(math.isfinite(v) for v in losses.values())
-        d_losses.append(losses["d_loss"])
-    for name, module in ctx.modules.items():
-        assert any(not torch.equal(a, b) for a, b in zip(before[name], module.parameters())), name
-    assert d_losses[-1] < d_losses[0]  # D learns to tell the fixed real batch from G's videos
+        d_losses.append(PLUGIN.train_step(ctx, video)["d_loss"])
+    assert d_losses[-1] < d_losses[0]
 
 
 def test_paper_design_g_pulls_its_keyframes_towards_the_inputs():
@@ -111,7 +100,7 @@ def test_paper_design_g_pulls_its_keyframes_towards_the_inputs():
                                           "z_dim": 8, "code_dim": 8, "gen_widths": (16, 16, 8, 8, 8),
                                           "video_widths": (8, 8, 8, 8), "video_hidden": 16, "image_widths": (4, 4, 8, 8),
                                           "image_hidden": 16, "lambda_keyframes": 1.0, "lr": 2e-3})
-    ctx = context(config)
+    ctx = cpu_context(PLUGIN, config)
     video = clips(config, n=2)
     terms = []
     for step in range(8):
@@ -120,7 +109,7 @@ def test_paper_design_g_pulls_its_keyframes_towards_the_inputs():
     assert terms[-1] < terms[0]
 
 
-def test_sample_keyframes_match_the_inputs_and_seeds_reproduce():
+def test_sampled_keyframes_match_the_inputs():
     config = PLUGIN.make_config("small", TINY)
     torch.manual_seed(0)
     modules = PLUGIN.build(config)
@@ -134,15 +123,6 @@ def test_sample_keyframes_match_the_inputs_and_seeds_reproduce():
         return run_sample(PLUGIN, modules, config, condition, 2, seed, frames=frames, mean=mean, options=options)
 
     out = draw(0)
-    assert out.shape == (2, 3, 8, 16, 16) and out.min() >= -1 and out.max() <= 1
-    assert torch.equal(out, draw(0)) and not torch.equal(out, draw(1))
-    assert torch.equal(draw(0, mean=True), draw(1, mean=True))
     truth = to_unit(condition.expand(2, -1, -1, -1, -1))
     ends = to_unit(out[:, :, [0, -1]])
     assert psnr_per_frame(ends, truth).min() >= 28.0
-
-
-def test_sample_rejects_a_condition_of_the_wrong_size():
-    config = PLUGIN.make_config("small", TINY)
-    with pytest.raises(VidsynthError, match="16x16"):
-        run_sample(PLUGIN, PLUGIN.build(config), config, torch.zeros(1, 3, 2, 8, 8), 1, seed=0)

@@ -13,19 +13,16 @@ import pytest
 import torch
 from PIL import Image
 
+from tiny_configs import TINY as SIZES
+from tiny_configs import cpu_context
+
 from vidsynth.errors import ConfigError, VidsynthError
 from vidsynth.generate import run_sample
-from vidsynth.runtime import Runtime
-from vidsynth.trainer import TrainContext
-from vidsynth_plugins.convlstm import ConvLSTMGAN
 from vidsynth.nn.convlstm import ConvLSTM
+from vidsynth.runtime import Runtime
+from vidsynth_plugins.convlstm import ConvLSTMGAN
 
-# 4 frames of 8x8 gray: a 2x2 code map, 2 ConvLSTM layers, a one-block critic.
-TINY = {
-    "frames": 4, "size": 8, "channels": 1, "batch_size": 4, "z_dim": 4, "encoder_widths": (4, 8),
-    "code_channels": 4, "noise_channels": 2, "lstm_channels": 4, "lstm_layers": 2, "decoder_widths": (4,),
-    "d_widths": (8,),
-}
+TINY = SIZES["convlstm"]
 PLUGIN = ConvLSTMGAN()
 
 
@@ -52,14 +49,6 @@ def test_paper_preset_makes_16_frames_of_128x128_with_five_convlstm_layers_and_a
     assert sum(isinstance(m, torch.nn.Conv3d) for m in modules["critic"].modules()) == 5
 
 
-def test_small_preset_makes_16_frames_of_32x32_gray():
-    config = PLUGIN.make_config("small")
-    modules = PLUGIN.build(config)
-    video = modules["generator"](torch.zeros(2, 1, 1, 32, 32), torch.randn(2, config.z_dim), config.frames)
-    assert video.shape == (2, 1, 16, 32, 32)
-    assert modules["critic"](video).shape == (2,)
-
-
 def test_configs_that_cannot_work_are_refused_with_a_clear_message():
     with pytest.raises(ConfigError, match="decoder_widths needs 1 entries"):
         PLUGIN.make_config("small", {"decoder_widths": (8, 8)})
@@ -69,28 +58,9 @@ def test_configs_that_cannot_work_are_refused_with_a_clear_message():
         PLUGIN.make_config("small", {"lstm_kernel": 2})
 
 
-def test_training_steps_change_the_weights_and_keep_losses_finite():
-    torch.manual_seed(0)
-    config = PLUGIN.make_config("small", {**TINY, "n_critic": 2})  # the 2nd and 4th steps update the generator
-    modules = PLUGIN.build(config)
-    ctx = TrainContext(modules, modules, PLUGIN.optimizers(modules, config), config, Runtime(device="cpu", seed=0))
-    before = {n: [p.detach().clone() for p in m.parameters()] for n, m in modules.items()}
-    video = clips(config)
-    for step in range(4):
-        ctx.step = step
-        losses = PLUGIN.train_step(ctx, video)
-        assert all(np.isfinite(v) for v in losses.values())
-    assert {"wasserstein", "gp", "critic", "generator", "l1"} <= set(losses)
-    for name, module in modules.items():
-        changed = [not torch.equal(a, p) for a, p in zip(before[name], module.parameters())]
-        assert all(changed), name
-
-
 def test_the_diversity_term_adds_a_finite_mode_seeking_loss():
-    torch.manual_seed(0)
     config = PLUGIN.make_config("small", {**TINY, "diversity_weight": 1.0})
-    modules = PLUGIN.build(config)
-    ctx = TrainContext(modules, modules, PLUGIN.optimizers(modules, config), config, Runtime(device="cpu", seed=0))
+    ctx = cpu_context(PLUGIN, config)
     losses = PLUGIN.train_step(ctx, clips(config))
     assert np.isfinite(losses["mode_seeking"]) and losses["mode_seeking"] > 0
 
@@ -101,9 +71,7 @@ def test_the_first_frame_is_the_input_and_the_noise_moves_the_rest():
     modules = PLUGIN.build(config)
     first = clips(config, n=2)[:, :, :1]
     a = sample(modules, config, first, 2, seed=0)
-    assert a.shape == (2, 1, 4, 8, 8) and a.min() >= -1 and a.max() <= 1
     assert torch.equal(a[:, :, 0], first[:, :, 0])
-    assert torch.equal(a, sample(modules, config, first, 2, seed=0))
     b = sample(modules, config, first, 2, seed=1)
     assert not torch.equal(a[:, :, 1:], b[:, :, 1:])
 
@@ -123,8 +91,6 @@ def test_the_convlstm_unrolls_past_the_training_length():
     assert not torch.allclose(long[:, :, same : config.frames], short[:, :, same:], atol=1e-6)
     with pytest.raises(VidsynthError, match="at least 2 frames"):
         sample(modules, config, first, 1, seed=0, frames=1)
-    with pytest.raises(VidsynthError, match="needs exactly 1 input image"):
-        sample(modules, config, None, 1, seed=0)
 
 
 # -- the command line -------------------------------------------------------------------------

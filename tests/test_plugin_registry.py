@@ -92,3 +92,26 @@ def test_the_example_plugin_installs_with_pip_and_shows_up(tmp_path):
     )
     data = listing(target)
     assert any(m["name"] == "hello-fade" and m["distribution"] == "vidsynth-hello" for m in data["models"])
+
+
+def test_a_model_plugin_without_one_of_the_three_hooks_is_broken_with_the_hook_named(tmp_path):
+    source = (
+        "import vidsynth\n"
+        "from vidsynth.model import ModelPlugin, Task\n"
+        "class Forgetful(ModelPlugin):\n"
+        "    name = 'forgetful'\n"
+        "    task = Task.UNCONDITIONAL\n"
+        "    def build(self, config):\n"
+        "        return {}\n"
+        "    def sample(self, modules, config, condition, n, generator, **options):\n"
+        "        return None\n"
+        "@vidsynth.hookimpl\n"
+        "def register_models(register):\n"
+        "    register(Forgetful())\n"
+    )
+    make_distribution(tmp_path, "vidsynth-forgetful", {"vidsynth_forgetful": source}, {"forgetful": "vidsynth_forgetful"})
+    data = listing(tmp_path)
+    bad = next(p for p in data["plugins"] if p["name"] == "forgetful")
+    assert bad["status"] == "broken" and "\n" not in bad["error"]
+    assert bad["error"].startswith("TypeError: ") and "train_step" in bad["error"]
+    assert all(m["name"] != "forgetful" for m in data["models"])

@@ -14,23 +14,15 @@ import pytest
 import torch
 from PIL import Image
 
+from tiny_configs import TINY as SIZES
+from tiny_configs import cpu_context as context
+
 from vidsynth.errors import ConfigError, VidsynthError
 from vidsynth.generate import run_sample
 from vidsynth.runtime import Runtime
-from vidsynth.trainer import TrainContext
 from vidsynth_plugins.wgan3d import WGAN3D, WGAN3DConditional
 
-# 4 frames of 8x8 gray from a 1x2x2 latent: two up-layers, a one-block critic, a two-conv frame encoder.
-TINY = {
-    "frames": 4, "size": 8, "channels": 1, "batch_size": 4, "z_dim": 8, "latent_channels": 8,
-    "latent_frames": 1, "latent_size": 2, "g_widths": (8,), "d_widths": (8,), "encoder_widths": (4, 8),
-}
-
-
-def context(plugin, config):
-    modules = plugin.build(config)
-    runtime = Runtime(device="cpu", precision="fp32", seed=0)
-    return TrainContext(modules, modules, plugin.optimizers(modules, config), config, runtime)
+TINY = SIZES["wgan3d"]
 
 
 def clips(config, n=4, seed=0):
@@ -76,26 +68,6 @@ def test_paper_uses_weight_clipping_and_rmsprop_and_paper_gp_uses_adam_without_b
     assert isinstance(plugin.optimizers(modules, paper)["critic"], torch.optim.RMSprop)
 
 
-def test_small_preset_makes_16_frames_of_32x32_gray():
-    plugin = WGAN3D()
-    config = plugin.make_config("small")
-    modules = plugin.build(config)
-    video = modules["generator"](torch.randn(2, config.z_dim))
-    assert video.shape == (2, 1, 16, 32, 32)
-    assert modules["critic"](video).shape == (2,)
-
-
-def test_registering_and_validating_the_plugins_does_not_import_torch():
-    code = (
-        "import sys\n"
-        "from vidsynth.plugins import get_registry\n"
-        "models = get_registry().models\n"
-        "print(all(n in models for n in ('wgan3d', 'wgan3d-cond', 'convlstm')), 'torch' in sys.modules)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["True", "False"]
-
-
 def test_configs_that_cannot_work_are_refused_with_a_clear_message():
     plugin = WGAN3D()
     with pytest.raises(ConfigError, match="gradient penalty is per sample"):
@@ -111,24 +83,6 @@ def test_configs_that_cannot_work_are_refused_with_a_clear_message():
 
 
 # -- training ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("plugin", [WGAN3D(), WGAN3DConditional()], ids=lambda p: p.name)
-def test_training_steps_change_the_weights_and_keep_losses_finite(plugin):
-    torch.manual_seed(0)
-    config = plugin.make_config("small", {**TINY, "n_critic": 2})
-    ctx = context(plugin, config)
-    before = {n: [p.detach().clone() for p in m.parameters()] for n, m in ctx.modules.items()}
-    video = clips(config)
-    for step in range(4):
-        ctx.step = step
-        losses = plugin.train_step(ctx, video)
-        assert all(np.isfinite(v) for v in losses.values())
-    assert {"wasserstein", "gp", "critic", "generator"} <= set(losses)
-    if plugin.task.value == "first-frame":
-        assert "l2" in losses
-    for name, module in ctx.modules.items():
-        assert all(not torch.equal(a, p) for a, p in zip(before[name], module.parameters())), name
-
-
 def test_the_diversity_term_adds_a_finite_mode_seeking_loss_to_the_conditional_generator():
     torch.manual_seed(0)
     plugin = WGAN3DConditional()
@@ -165,16 +119,10 @@ def test_weight_clipping_keeps_every_critic_weight_inside_the_bound():
 
 
 # -- sampling ---------------------------------------------------------------------------------
-def test_samples_have_the_configs_shape_stay_in_range_and_repeat_with_the_seed():
-    torch.manual_seed(0)
+def test_samples_have_exactly_the_trained_number_of_frames():
     plugin = WGAN3D()
     config = plugin.make_config("small", TINY)
     modules = plugin.build(config)
-    a = sample(plugin, modules, config, None, 3, seed=5)
-    assert a.shape == (3, 1, 4, 8, 8) and a.min() >= -1 and a.max() <= 1
-    assert torch.equal(a, sample(plugin, modules, config, None, 3, seed=5))
-    assert not torch.equal(a, sample(plugin, modules, config, None, 3, seed=6))
-    assert torch.equal(*sample(plugin, modules, config, None, 2, seed=1, mean=True))  # z = 0 for both
     with pytest.raises(VidsynthError, match="generates exactly 4 frames"):
         sample(plugin, modules, config, None, 1, seed=0, frames=8)
 
@@ -191,8 +139,6 @@ def test_conditional_samples_contain_the_given_frame_where_the_config_puts_it(wh
     video = sample(plugin, modules, config, condition, 2, seed=0)
     assert torch.equal(video[:, :, index], condition[:, :, 0])
     assert not torch.equal(video[:, :, index - 1], condition[:, :, 0])
-    with pytest.raises(VidsynthError, match="needs exactly 1 input image"):
-        sample(plugin, modules, config, None, 2, seed=0)
 
 
 # -- the command line -------------------------------------------------------------------------

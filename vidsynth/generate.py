@@ -47,6 +47,18 @@ def check_options(plugin: ModelPlugin, options: dict[str, Any]) -> dict[str, Any
     return typed
 
 
+def sample_noise(shape: tuple[int, ...], generator: torch.Generator, *, mean: bool = False, scale: float = 1.0) -> torch.Tensor:
+    """The noise of a plugin's ``sample``: ``scale * N(0, I)`` of ``shape`` drawn from ``generator`` on its
+    device (so a seed gives the same video), or zeros when ``mean`` (the deterministic best guess) or when
+    ``scale`` is 0. Zeros draw nothing from ``generator``."""
+    import torch
+
+    if mean or scale == 0:
+        return torch.zeros(shape, device=generator.device)
+    noise = torch.randn(shape, generator=generator, device=generator.device)
+    return noise if scale == 1 else scale * noise
+
+
 def module_device(modules: dict[str, torch.nn.Module]) -> torch.device:
     import torch
 

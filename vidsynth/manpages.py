@@ -4,7 +4,7 @@
     python -m vidsynth.manpages --check man/  # exit 1 if a page is missing or stale (the tests run this)
 
 One page per command: ``vidsynth.1``, ``vidsynth-train.1``, ``vidsynth-data-prepare.1``, ...
-We write roff ourselves: Typer vendors its own Click, so click-man finds no options (FACTS.md).
+We write roff ourselves: Typer vendors its own Click, so click-man finds no options in its commands.
 Pages are generated with ``VIDSYNTH_PLUGINS`` set to the in-tree entry points only, so commands that a
 third-party plugin adds on the generating machine do not leak into the project's pages.
 """

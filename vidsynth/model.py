@@ -1,13 +1,14 @@
 """The model contract: what a model plugin supplies, and the one tensor convention it works in.
 
-A model plugin is one ``ModelPlugin`` subclass registered with ``register_models``. It declares
+A model plugin is one ``ModelPlugin[XConfig]`` subclass registered with ``register_models``. It declares
 
 * ``name`` and ``task`` (a ``Task``: what the model is given and what it returns),
 * ``Config``, a dataclass subclassing ``ModelConfig`` (typed, validated, stored with the weights),
-* ``presets``: named overrides of ``Config``'s defaults; ``paper`` follows the seed paper and ``small``
+* ``presets``: named overrides of ``Config``'s defaults; ``paper`` follows the model's paper and ``small``
   trains in minutes on a CPU,
 
-and implements three hooks:
+and implements three hooks (abstract methods: a subclass that leaves one out cannot be instantiated, so a
+plugin that forgets one is listed as broken, with the missing hook named, when it registers):
 
 * ``build(config) -> dict[str, nn.Module]``: the networks, by name (``generator``, ``critic``, ...);
 * ``train_step(ctx, video) -> dict[str, float]``: one training iteration on a batch. ``ctx`` is a
@@ -29,6 +30,7 @@ modules follow the same rule and import their networks inside ``build``.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import enum
 try:
@@ -38,7 +40,7 @@ except ModuleNotFoundError:  # Python 3.10
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from vidsynth.errors import ConfigError
 
@@ -157,8 +159,13 @@ def _type_name(hint: Any) -> str:
     return getattr(hint, "__name__", str(hint).replace("typing.", ""))
 
 
-class ModelPlugin:
-    """Base class of every model plugin. Subclass, set the class attributes, implement the hooks."""
+#: The config dataclass of a plugin: ``class CVAE(ModelPlugin[CVAEConfig])`` types every hook's ``config``.
+C = TypeVar("C", bound=ModelConfig)
+
+
+class ModelPlugin(abc.ABC, Generic[C]):
+    """Base class of every model plugin. Subclass as ``ModelPlugin[YourConfig]``, set the class attributes
+    (``Config = YourConfig``), implement the three abstract hooks."""
 
     name: ClassVar[str]
     task: ClassVar[Task]
@@ -166,7 +173,7 @@ class ModelPlugin:
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     default_preset: ClassVar[str] = "small"
     description: ClassVar[str] = ""
-    paper: ClassVar[str] = ""  # the seed this model follows
+    paper: ClassVar[str] = ""  # the paper this model follows (a citation)
     ema_modules: ClassVar[tuple[str, ...]] = ()  # modules the trainer keeps an EMA of (when config.ema > 0)
     #: Extra sample-time options, ``name -> (type, default, help)``; the CLI passes them as
     #: ``--option name=value`` (validated against this table) into ``sample(..., **options)``.
@@ -192,7 +199,7 @@ class ModelPlugin:
         preset: str | None = None,
         overrides: dict[str, Any] | None = None,
         config_file: str | Path | None = None,
-    ) -> ModelConfig:
+    ) -> C:
         """Defaults, then the preset, then a TOML file, then ``overrides`` (later wins); all validated."""
         values: dict[str, Any] = {}
         if self.presets:
@@ -216,7 +223,7 @@ class ModelPlugin:
         values.update(overrides or {})
         return self.config_from_dict(values)
 
-    def config_from_dict(self, values: dict[str, Any]) -> ModelConfig:
+    def config_from_dict(self, values: dict[str, Any]) -> C:
         """Build and validate ``Config`` from plain values (also what loading a checkpoint does)."""
         hints = typing.get_type_hints(self.Config)
         fields = {f.name for f in dataclasses.fields(self.Config)}
@@ -227,11 +234,11 @@ class ModelPlugin:
                 f" (known: {', '.join(sorted(fields))})"
             )
         typed = {k: _coerce(k, hints[k], v) for k, v in values.items()}
-        config = self.Config(**typed)
+        config = cast(C, self.Config(**typed))
         self.check_config(config)
         return config
 
-    def check_config(self, config: ModelConfig) -> None:
+    def check_config(self, config: C) -> None:
         """Cross-field checks; raise ConfigError with a clear message. Override to add your own."""
         for key in ("frames", "size", "channels", "batch_size", "steps"):
             if getattr(config, key) < 1:
@@ -242,11 +249,11 @@ class ModelPlugin:
             raise ConfigError(f"config key 'ema' must be in [0, 1), got {config.ema}")
 
     # -- the three hooks -----------------------------------------------------------------------
-    def build(self, config: ModelConfig) -> dict[str, Any]:
+    @abc.abstractmethod
+    def build(self, config: C) -> dict[str, Any]:
         """Return the networks by name, e.g. ``{"generator": G, "critic": D}`` (torch ``nn.Module``s)."""
-        raise NotImplementedError
 
-    def optimizers(self, modules: dict[str, Any], config: ModelConfig) -> dict[str, Any]:
+    def optimizers(self, modules: dict[str, Any], config: C) -> dict[str, Any]:
         """One optimizer per trainable module by default: Adam(config.lr, config.betas)."""
         import torch
 
@@ -256,13 +263,12 @@ class ModelPlugin:
             if any(p.requires_grad for p in module.parameters())
         }
 
+    @abc.abstractmethod
     def train_step(self, ctx: Any, video: Any) -> dict[str, float]:
         """One training iteration on ``video`` (float [B, C, T, H, W] in [-1, 1]); return losses by name."""
-        raise NotImplementedError
 
-    def sample(
-        self, modules: dict[str, Any], config: ModelConfig, condition: Any, n: int, generator: Any, **options: Any
-    ) -> Any:
+    @abc.abstractmethod
+    def sample(self, modules: dict[str, Any], config: C, condition: Any, n: int, generator: Any, **options: Any) -> Any:
         """Generate ``n`` videos [n, C, T, H, W] in [-1, 1]; ``condition`` is [n, C, K, H, W] or None.
 
         The core (``vidsynth.generate.run_sample``) has already checked the condition against the task (K
@@ -274,9 +280,8 @@ class ModelPlugin:
         ``mean`` (bool: the deterministic best guess, e.g. z = 0), plus this plugin's ``sample_options``.
         Called under ``torch.no_grad()`` with the modules in eval mode (EMA weights where there are some).
         """
-        raise NotImplementedError
 
-    def condition_from(self, video: Any, config: ModelConfig) -> Any:
+    def condition_from(self, video: Any, config: C) -> Any:
         """The condition the task takes from a real clip (used by training previews and by eval)."""
         if self.task is Task.UNCONDITIONAL:
             return None
@@ -284,7 +289,7 @@ class ModelPlugin:
             return video[:, :, [0, -1]]
         return video[:, :, :1]
 
-    def given_frames(self, config: ModelConfig, frames: int) -> tuple[int, ...] | None:
+    def given_frames(self, config: C, frames: int) -> tuple[int, ...] | None:
         """Where the frames of ``condition_from`` sit in a clip of ``frames`` frames, when not where the
         task puts them (keyframes: first and last; first-frame: frame 0; next-frame: the first K).
 

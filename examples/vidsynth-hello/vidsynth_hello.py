@@ -26,7 +26,7 @@ class HelloConfig(ModelConfig):
     lr: float = 0.05
 
 
-class HelloFade(ModelPlugin):
+class HelloFade(ModelPlugin[HelloConfig]):
     name = "hello-fade"
     task = Task.FIRST_FRAME
     Config = HelloConfig

@@ -1,46 +1,11 @@
-"""``cgan``: keyframe in-betweening with a conditional GAN (seed 001, sections 6-7).
-
-Seed: G. Penington, M. H. Teo, C. Wang, "Generating Video from Images", CS 229 report, Stanford 2019
-(/work/shared/seeds/001_*.txt; code: github.com/geoff-penington/gifify, ``cgan.py``).
+"""``cgan``: keyframe in-betweening with a conditional GAN.
 
 Task ``keyframes``: the first and last frame ``[B, C, 2, H, W]`` in, the T-frame video between them out.
+Paper: G. Penington, M. H. Teo, C. Wang, "Generating Video from Images", CS 229 report, Stanford 2019,
+sections 6 and 7, equation (2) (authors' code: github.com/geoff-penington/gifify, ``cgan.py``).
 
-G is the CVAE's image encoder and video generator (``vidsynth_plugins.cvae.networks``, Table 1) with leaky
-ReLUs (section 6, "as in [4]"), fed ``concat(z, E_I(x_i), E_I(x_f))`` with ``z ~ N(0, I)``. D is the CVAE's
-video encoder with the image codes removed and a single logit (``vidsynth.nn.encoders.VideoEncoder``): it
-never sees the keyframes; G is held to them by the keyframe term of equation (2):
-
-    min_G max_D  E[log D(X)] + E[log(1 - D(G(z)))] + lambda (||x_i - G_i||^2 + ||x_f - G_f||^2),
-
-with lambda = 0.02, G trained with the non-saturating loss ``-log D(G(z))``, D with one-sided label smoothing
-(real label 0.9), 4 D updates per G update, Adam lr 2e-4 for both (section 7). Pixels inside the networks
-are in [0, 1] (G ends in a sigmoid, as in the paper); ``train_step`` and ``sample`` convert from and to
-vidsynth's [-1, 1] at the boundary.
-
-Presets
--------
-``paper`` — Table 1's layers (with leaky ReLU), lambda 0.02 on the *squared L2* keyframe term summed over
-pixels as equation (2) writes it, label smoothing 0.9, 4 D steps per G step, Adam lr 2e-4 with beta1 0.5
-(the paper gives no beta for the CGAN; 0.5 is the authors' code), batch 20, 6,000 steps (1000 epochs of
-120 videos). 482,040,204 parameters (measured): G 222,112,203, D 259,928,001.
-``small`` — the same design, narrow (G 649,772 + D 343,513 parameters), 16 frames of 32 x 32, batch 8,
-500 steps; G predicts a gated residual on the linear interpolation (``output="residual"``, see ``cvae``),
-so its first and last frames equal the inputs exactly and an untrained G is the cross-fade; the keyframes
-enter G at several scales (``inject_layers``); clips are flipped / reversed (``augment``). Measured on
-the shared 2-core CPU (load 4-6): 2.4 CPU-seconds and 3.2 s of wall time per step at batch 8 (4 D + 1 G
-updates).
-
-Where the paper, the authors' code and this plugin differ (FACTS.md)
---------------------------------------------------------------------
-* Keyframe term: equation (2) says squared L2; the authors' code used L1 (same lambda 0.02). ``paper``
-  follows the text; ``--set keyframe_loss=l1`` reproduces the code.
-* The 4 D steps: the authors' code reused one batch of real videos for all 4 (fresh z each time). That is
-  also what one ``train_step(ctx, video)`` call has, so ``paper`` does the same (``d_batches="reuse"``);
-  ``d_batches="split"`` gives each D step its own quarter of the batch instead.
-* Section 6 says G's image encoder lost "the last 2D convolution layer" and some channels "for simplicity",
-  without saying which; the authors' code kept all 4 Conv2D layers. ``paper`` keeps Table 1's encoder.
-* D uses leaky ReLU like the authors' code; Table 1 names no activation and no normalisation (the code
-  used batch norm: ``norm="batch"``).
+The presets, every departure from the paper and its code and why, and measured results:
+docs/models/cgan.md. G is the CVAE's generator (``vidsynth.nn.keyframes``); D a 3D-conv video encoder.
 """
 
 from __future__ import annotations
@@ -49,16 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import vidsynth
-from vidsynth.model import ModelConfig, ModelPlugin, Task
-from vidsynth_plugins.cvae import (
-    PAPER,
-    KeyframeNetConfig,
-    augment_clips,
-    build_generator,
-    build_image_encoder,
-    check_keyframe_config,
-    check_keyframe_frames,
-)
+from vidsynth.model import ModelPlugin, Task
+from vidsynth.nn.keyframe_config import (PENINGTON_2019, SMALL_NETWORKS, KeyframeNetConfig,
+                                      check_keyframe_config, check_keyframe_frames)
 
 
 @dataclass
@@ -77,40 +35,24 @@ class CGANConfig(KeyframeNetConfig):
     d_batches: Literal["reuse", "split"] = "reuse"
 
 
-SMALL: dict[str, Any] = {
-    "frames": 16,
-    "size": 32,
-    "batch_size": 8,
-    "steps": 500,
-    "z_dim": 32,
-    "code_dim": 64,
-    "image_widths": (8, 16, 32, 32),
-    "image_hidden": 128,
-    "video_widths": (8, 16, 32, 32),
-    "video_hidden": 128,
-    "gen_widths": (32, 32, 24, 16, 8),
-    "time_strides": (1, 2, 1, 1, 2),
-    "inject_layers": (1, 2, 3, 4),
-    "output": "residual",
-    "augment": True,
-}
+SMALL: dict[str, Any] = dict(SMALL_NETWORKS)
 
 
-class CGAN(ModelPlugin):
+class CGAN(ModelPlugin[CGANConfig]):
     name = "cgan"
     task = Task.KEYFRAMES
     Config = CGANConfig
     presets = {"paper": {}, "small": SMALL}
     default_preset = "small"
-    description = "Conditional GAN in-betweening: first + last frame -> video (3D convs, seed 001)"
-    paper = PAPER.replace("sections 5 and 7", "sections 6 and 7")
+    description = "Conditional GAN in-betweening: first + last frame -> video (3D convs; Penington et al. 2019, section 6)"
+    paper = f"{PENINGTON_2019}, sections 6 and 7, Table 1"
     ema_modules = ("generator",)
 
-    def check_config(self, config: ModelConfig) -> None:
+    def check_config(self, config: CGANConfig) -> None:
         super().check_config(config)
         from vidsynth.errors import ConfigError
 
-        c: CGANConfig = config  # type: ignore[assignment]
+        c = config
         check_keyframe_config(c)
         if c.d_steps < 1:
             raise ConfigError(f"d_steps must be >= 1, got {c.d_steps}")
@@ -119,11 +61,11 @@ class CGAN(ModelPlugin):
         if not 0.0 < c.real_label <= 1.0:
             raise ConfigError(f"real_label must be in (0, 1], got {c.real_label}")
 
-    def build(self, config: ModelConfig) -> dict[str, Any]:
+    def build(self, config: CGANConfig) -> dict[str, Any]:
         from vidsynth.nn.encoders import VideoEncoder
-        from vidsynth_plugins.cvae.networks import KeyframeGenerator
+        from vidsynth.nn.keyframes import KeyframeGenerator, build_generator, build_image_encoder
 
-        c: CGANConfig = config  # type: ignore[assignment]
+        c = config
         discriminator = VideoEncoder(
             c.channels, c.frames, c.size, c.video_widths, extra_dim=0, hidden=c.video_hidden, out_dim=1,
             act="leaky", norm=c.norm,
@@ -133,6 +75,8 @@ class CGAN(ModelPlugin):
     def train_step(self, ctx: Any, video: Any) -> dict[str, float]:
         import torch
 
+        from vidsynth.nn import frozen
+        from vidsynth.nn.keyframes import augment_clips
         from vidsynth.nn.losses import nonsaturating_discriminator_loss, nonsaturating_generator_loss
         from vidsynth.tensors import to_unit
 
@@ -155,41 +99,23 @@ class CGAN(ModelPlugin):
         z = torch.randn(b, c.z_dim, device=x.device)
         # G's step back-propagates through D but must not compute D's weight grads; the bare D (not its
         # DDP wrapper) is used so that this forward pass does not wait for a gradient all-reduce.
-        bare_d = ctx.unwrap("discriminator")
-        bare_d.requires_grad_(False)
-        try:
+        with frozen(ctx.unwrap("discriminator")) as bare_d:
             with ctx.autocast():
                 fake = G(z, x[:, :, [0, -1]])
                 adv = nonsaturating_generator_loss(bare_d(fake).float())
             key = keyframe_term(x, fake.float(), c.keyframe_loss, c.keyframe_reduction)
             ctx.optimize("generator", adv + c.lambda_keyframes * key)
-        finally:
-            bare_d.requires_grad_(True)
         return {"d_loss": sum(d_losses) / len(d_losses), "g_adv": float(adv.detach()), "keyframes": float(key.detach())}
 
-    def sample(
-        self,
-        modules: dict[str, Any],
-        config: ModelConfig,
-        condition: Any,
-        n: int,
-        generator: Any,
-        frames: int | None = None,
-        mean: bool = False,
-        **options: Any,
-    ) -> Any:
-        import torch
-
+    def sample(self, modules: dict[str, Any], config: CGANConfig, condition: Any, n: int, generator: Any,
+               frames: int | None = None, mean: bool = False, **options: Any) -> Any:
+        from vidsynth.generate import sample_noise
         from vidsynth.tensors import from_unit, to_unit
 
-        c: CGANConfig = config  # type: ignore[assignment]
+        c = config
         check_keyframe_frames(c, self.name, frames)
-        keys = condition
-        if mean:
-            z = torch.zeros(n, c.z_dim, device=keys.device)
-        else:
-            z = torch.randn(n, c.z_dim, device=keys.device, generator=generator)
-        video = modules["generator"](z, to_unit(keys))
+        z = sample_noise((n, c.z_dim), generator, mean=mean)
+        video = modules["generator"](z, to_unit(condition))
         return from_unit(video.float().clamp(0.0, 1.0))
 
 

@@ -1,62 +1,11 @@
-"""convlstm: one image + noise -> video, with a ConvLSTM generator and a 3D-conv critic (seed 002, deliverable 4).
+"""``convlstm``: one image + noise -> video, with a ConvLSTM generator and a 3D-conv WGAN-GP critic.
 
-Seed 002: Lei Zhang, "GAN-based Photo Video Synthesis", CS297 report, San José State University, 2019,
-section V "Add LSTM to 3D CNNs". What it states: the model has two inputs, a noise vector and an image,
-combined in the generator; the generator has "5 convolutional LSTM layers to extend the temporal features
-of [the] input shape to 16 frames", then "3D transposed convolutions to upscale the spatial features", and
-outputs 16 frames of 128x128; the discriminator is a 3D CNN of five layers. Nothing else (widths, losses,
-optimizer) is given; deliverable 2 of the same report used 4x4x4 stride-2 3D convolutions and leaky ReLU.
+Task ``first-frame``: the given image is frame 0 of the output, the recurrence makes the rest (any length).
+Paper: Lei Zhang, "GAN-based Photo Video Synthesis", CS 297 report, San José State University 2019,
+deliverable 4 (section V, "Add LSTM to 3D CNNs").
 
-What ``paper`` follows exactly: 16 frames of 128x128 RGB; image + noise in; 5 ConvLSTM layers unrolled in
-time; 3D transposed convolutions upscaling space; a critic of five 4x4x4 stride-2 3D convolutions
-(64-128-256-512 channels, then one to a score map; a linear layer reads it), leaky ReLU.
-
-Choices the report leaves open (all presets), and why:
-
-* How image and noise are combined: a 2D encoder (four 4x4 stride-2 convs, 128 -> 8) gives a code map; the
-  noise z ~ N(0, I) in R^100 is mapped by a linear layer to a map of the same size; they are concatenated
-  and fed to the first ConvLSTM layer at every step. The ConvLSTM has 128 channels per layer, 3x3 kernels.
-  The decoder: four transposed 3D convs (kernel 3x4x4, stride 1x2x2: 8 -> 128; 128-64-32-C channels) with
-  batch norm + ReLU and a tanh output, like wgan3d's generator.
-* The first frame: the given image *is* frame 0 of the output (it is prepended), and the recurrence makes
-  frames 1..T-1. A first-frame model must start from the photo, and this makes it exact by construction.
-* Loss: WGAN-GP (Gulrajani et al. 2017; penalty 10 on per-sample gradient norms, LayerNorm instead of
-  batch norm in the critic, Adam 2e-4 (0.5, 0.999), 5 critic updates per generator update as in
-  improved-video-gan). The report does not name its loss; WGAN-GP is the loss of its sibling model in
-  this project (wgan3d) and trains 3D-conv critics stably.
-
-Departures, in ``small`` only (documented because they change what is learned):
-
-* an L1 term between the generated and the real future frames (``rec_weight`` 10): it anchors early
-  training on the real continuation; kept small, because one frame does not fix the balls' velocities and
-  a strong L1 term would average the possible futures into blur (at weight ~120 it would match the
-  adversarial gradient per pixel: see ``train_step``);
-* U-Net skips from the frame encoder into the decoder (``skips``), so the photo's appearance need not pass
-  through the recurrence;
-* a mode-seeking term (``diversity_weight`` 1; Mao et al., "Mode Seeking GANs", CVPR 2019): the L1 term
-  pulls every sample towards the one true future, and without this term the generator learned to ignore
-  its noise (16 samples from one frame were identical: their mean scored the same PSNR as one sample).
-  Measured with the full ``small`` schedule on bouncing balls (benchmarks/RESULTS.md): with it, the balls
-  stay round and move in different directions per seed, motion coherence 0.86 vs 0.54 without (real
-  0.85), speed 0.79x real vs 1.45x, one frame ahead 17.3 vs 15.8 dB (copying the frame: 18.8), and the
-  mean of 16 samples beats copying the frame from two frames ahead on. It costs a second generator pass
-  per generator update;
-* 3 ConvLSTM layers of 32 channels at 8x8, 16 frames of 32x32 grayscale, LayerNorm of each frame in the
-  generator's convolutions (``g_norm = "frame"``: per sample, so the EMA weights need no batch statistics,
-  and per frame, so the recurrence stays causal and ``--frames 32`` starts like ``--frames 16``), one critic
-  update per generator update with critic/generator learning rates 8e-4/4e-4, batch 16, EMA 0.998 for
-  sampling: the settings that trained fastest for wgan3d's ``small`` (see its docstring); ``steps`` 1200
-  (0.702 s/step measured with 2 threads at load ~1.3 before the mode-seeking term; the recurrence makes
-  a step about twice wgan3d's). With the term, the whole schedule took 29.6 minutes with one thread at a
-  load of ~3 (benchmarks/RESULTS.md).
-
-``steps`` counts critic updates (one batch each); the generator is updated on every ``n_critic``-th step.
-``vidsynth sample convlstm --in photo.png --frames 32`` unrolls the ConvLSTM further than it was trained.
-
-Short runs (2 minutes, shared 2-core CPU; before the mode-seeking term): on a 16x16, 8-frame version of ``small`` (516 steps) the balls of
-the given frame keep their shape and move (motion coherence 0.77 live / 0.87 EMA vs 0.81 on real clips,
-speed 0.020 vs 0.028 frame widths per frame), with PSNR still below copying the first frame (e.g. 16.4 vs
-18.8 dB one frame ahead). Quality runs of the full preset: benchmarks/RESULTS.md.
+The presets, the choices the report leaves open, every departure and why, and measured results:
+docs/models/convlstm.md.
 """
 
 from __future__ import annotations
@@ -68,7 +17,7 @@ import vidsynth
 from vidsynth.errors import ConfigError, VidsynthError
 from vidsynth.model import ModelConfig, ModelPlugin, Task
 
-SEED = "002 (deliverable 4): Lei Zhang, GAN-based Photo Video Synthesis, CS297 report, SJSU, 2019"
+CITATION = "Zhang: GAN-based Photo Video Synthesis (CS 297 report, SJSU 2019), deliverable 4"
 
 
 @dataclass
@@ -111,17 +60,17 @@ SMALL: dict[str, Any] = {
 }
 
 
-class ConvLSTMGAN(ModelPlugin):
+class ConvLSTMGAN(ModelPlugin[ConvLSTMConfig]):
     name = "convlstm"
     task = Task.FIRST_FRAME
     Config = ConvLSTMConfig
     presets = {"paper": PAPER, "small": SMALL}
     default_preset = "small"
-    description = "ConvLSTM generator (image + noise -> video) with a 3D-conv WGAN-GP critic"
-    paper = SEED
+    description = "ConvLSTM generator (image + noise -> video) with a 3D-conv WGAN-GP critic (Zhang 2019)"
+    paper = CITATION
     ema_modules = ("generator",)
 
-    def check_config(self, config: ConvLSTMConfig) -> None:  # type: ignore[override]
+    def check_config(self, config: ConvLSTMConfig) -> None:
         super().check_config(config)
         c = config
         for key in ("z_dim", "code_channels", "noise_channels", "lstm_channels", "lstm_layers", "n_critic"):
@@ -143,12 +92,12 @@ class ConvLSTMGAN(ModelPlugin):
         if c.gp_weight < 0 or c.drift_weight < 0 or c.rec_weight < 0 or c.diversity_weight < 0:
             raise ConfigError("gp_weight, drift_weight, rec_weight and diversity_weight must be >= 0")
 
-    def build(self, config: ConvLSTMConfig) -> dict[str, Any]:  # type: ignore[override]
+    def build(self, config: ConvLSTMConfig) -> dict[str, Any]:
         from vidsynth_plugins.convlstm.networks import Critic, Generator
 
         return {"generator": Generator(config), "critic": Critic(config)}
 
-    def optimizers(self, modules: dict[str, Any], config: ConvLSTMConfig) -> dict[str, Any]:  # type: ignore[override]
+    def optimizers(self, modules: dict[str, Any], config: ConvLSTMConfig) -> dict[str, Any]:
         import torch
 
         lrs = {"generator": config.lr, "critic": config.critic_lr}
@@ -159,13 +108,8 @@ class ConvLSTMGAN(ModelPlugin):
         import torch
         import torch.nn.functional as F
 
-        from vidsynth.nn.losses import (
-            drift_penalty,
-            gradient_penalty,
-            interpolate,
-            wasserstein_critic_loss,
-            wasserstein_generator_loss,
-        )
+        from vidsynth.nn.losses import wasserstein_generator_loss
+        from vidsynth.nn.wgan import wasserstein_critic_update
 
         c = ctx.config
         G, D = ctx.modules["generator"], ctx.modules["critic"]
@@ -174,16 +118,7 @@ class ConvLSTMGAN(ModelPlugin):
 
         with torch.no_grad(), ctx.autocast():
             fake = G(frame, torch.randn(b, c.z_dim, device=ctx.device), t)
-        with ctx.autocast():
-            real_scores, fake_scores = D(video), D(fake)
-        w_loss = wasserstein_critic_loss(real_scores.float(), fake_scores.float())
-        bare = ctx.unwrap("critic")  # fp32, no DDP wrapper for the double backward (see wgan3d)
-        penalty = gradient_penalty(bare, interpolate(video, fake.float()))
-        loss = w_loss + c.gp_weight * penalty
-        if c.drift_weight > 0:
-            loss = loss + c.drift_weight * drift_penalty(real_scores)
-        ctx.optimize("critic", loss)
-        losses = {"wasserstein": -w_loss.item(), "gp": penalty.item(), "critic": loss.item()}
+        losses = wasserstein_critic_update(ctx, "critic", video, fake, gp_weight=c.gp_weight, drift_weight=c.drift_weight)
 
         if (ctx.step + 1) % c.n_critic == 0:
             z = torch.randn(b, c.z_dim, device=ctx.device)
@@ -206,28 +141,15 @@ class ConvLSTMGAN(ModelPlugin):
             ctx.optimize("generator", g_loss)
         return losses
 
-    def sample(
-        self,
-        modules: dict[str, Any],
-        config: ConvLSTMConfig,  # type: ignore[override]
-        condition: Any,
-        n: int,
-        generator: Any,
-        frames: int | None = None,
-        mean: bool = False,
-        **options: Any,
-    ) -> Any:
-        import torch
+    def sample(self, modules: dict[str, Any], config: ConvLSTMConfig, condition: Any, n: int, generator: Any,
+               frames: int | None = None, mean: bool = False, **options: Any) -> Any:
+        from vidsynth.generate import sample_noise
 
-        G = modules["generator"]
-        device = next(G.parameters()).device
         frames = config.frames if frames is None else frames
         if frames < 2:
             raise VidsynthError(f"convlstm makes at least 2 frames (the given one and one more), not {frames}")
-        z = torch.randn(n, config.z_dim, generator=generator, device=device)
-        if mean:
-            z = torch.zeros_like(z)
-        return G(condition.to(device), z, frames).clamp(-1, 1)
+        z = sample_noise((n, config.z_dim), generator, mean=mean)
+        return modules["generator"](condition, z, frames).clamp(-1, 1)
 
 
 @vidsynth.hookimpl

@@ -1,4 +1,4 @@
-"""Loss (1) of seed 001 and the KL schedule, on [0, 1] pixels (the paper's range)."""
+"""Loss (1) of Penington et al. 2019 and the KL schedule, on [0, 1] pixels (the paper's range)."""
 
 from __future__ import annotations
 

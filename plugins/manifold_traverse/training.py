@@ -3,26 +3,14 @@ plugin module itself stays free of torch)."""
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Iterator
+from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
+from vidsynth.nn import frozen
 from vidsynth.nn.losses import motion_matching_loss, nonsaturating_discriminator_loss, nonsaturating_generator_loss
 from vidsynth_plugins.manifold_traverse.networks import render_video
-
-
-@contextlib.contextmanager
-def frozen(module: nn.Module) -> Iterator[nn.Module]:
-    """Compute no weight gradients for ``module`` inside the block (gradients still flow to its input)."""
-    flags = [p.requires_grad for p in module.parameters()]
-    module.requires_grad_(False)
-    try:
-        yield module
-    finally:
-        for p, flag in zip(module.parameters(), flags):
-            p.requires_grad_(flag)
 
 
 def random_frames(video: Tensor, count: int) -> Tensor:

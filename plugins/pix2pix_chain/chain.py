@@ -9,6 +9,7 @@ from typing import Any, Iterator
 import torch
 from torch import Tensor, nn
 
+from vidsynth.nn import frozen
 from vidsynth.nn.losses import nonsaturating_discriminator_loss, nonsaturating_generator_loss
 from vidsynth.nn.motion import MotionExtrapolation
 from vidsynth.nn.patchgan import PatchDiscriminator
@@ -69,18 +70,6 @@ def random_windows(video: Tensor, length: int, per_clip: int) -> Tensor:
     clips = video.repeat_interleave(per_clip, dim=0)  # [B * per_clip, C, T, H, W]
     gather = index.view(b * per_clip, 1, length, 1, 1).expand(-1, video.shape[1], -1, *video.shape[3:])
     return clips.gather(2, gather)
-
-
-@contextlib.contextmanager
-def frozen(module: nn.Module) -> Iterator[nn.Module]:
-    """Compute no weight gradients for ``module`` inside the block (gradients still flow to its input)."""
-    flags = [p.requires_grad for p in module.parameters()]
-    module.requires_grad_(False)
-    try:
-        yield module
-    finally:
-        for p, flag in zip(module.parameters(), flags):
-            p.requires_grad_(flag)
 
 
 def train_step(ctx: Any, video: Tensor) -> dict[str, float]:

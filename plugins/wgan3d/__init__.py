@@ -1,91 +1,12 @@
-"""wgan3d and wgan3d-cond: the 3D-convolutional Wasserstein GAN of seed 003.
+"""``wgan3d`` and ``wgan3d-cond``: the 3D-convolutional Wasserstein GAN of (Re)Live Photos.
 
-Seed 003: M. Chen, S. G. Kang, S. Kim, "(Re)Live Photos: Generating Videos with Neural Networks"
-(Stanford CS231n poster). It gives: 32 frames of 64x64; a latent code of 2x4x4x512; a generator of
-"five 4x4x4 3D convolutions with stride 2", each followed by batch norm + ReLU; a discriminator of "five
-4x4x4 3D deconvolutions with stride 2", each followed by batch norm + leaky ReLU (the poster swaps the two
-words; a critic convolves, a generator deconvolves); the WGAN objective (critic maximises
-E[D(x)] - E[D(G(z))]); and a conditional WGAN whose generator "contains an additional five layer encoder
-network that convolves [the] middle frame down to latent code size", whose discriminator "concatenates
-[the] middle frame along with [the] generated video as input", trained with an "L2 loss". No code is
-public; bernhard2202/improved-video-gan (TF) has the same layout and fills the gaps (FACTS.md).
+Tasks: ``wgan3d`` is ``unconditional`` (noise -> video); ``wgan3d-cond`` is ``first-frame`` (noise + the
+middle or first frame -> the video around it; ``--condition``).
+Paper: M. Chen, S. G. Kang, S. Kim, "(Re)Live Photos: Generating Videos with Neural Networks", Stanford
+CS231n poster; the gaps filled from github.com/bernhard2202/improved-video-gan.
 
-Two model names, because a model's task is a class attribute of the contract (vidsynth/model.py):
-
-* ``wgan3d`` (task ``unconditional``): noise -> video.
-* ``wgan3d-cond`` (task ``first-frame``, one ``--in`` image): noise + one frame -> video. The frame is the
-  *middle* frame by default (the poster's choice, ``vidsynth train wgan3d-cond DATA --condition middle``,
-  the same as ``--set condition=middle``) or the first (``--condition first``); ``condition_from`` takes that frame from a real clip for previews and eval.
-
-What ``paper`` follows exactly: 32 frames, 64x64, RGB; latent 2x4x4x512 from z in R^100 ~ N(0, I); five
-generator layers with batch norm + ReLU and a tanh output; five 4x4x4 stride-2 critic convolutions with
-batch norm + leaky ReLU(0.2); the WGAN loss with weight clipping (c = 0.01), RMSprop lr 5e-5, 5 critic
-updates per generator update, batch 64 (the values of the WGAN paper, which the poster follows and does not
-restate); the conditional encoder of five layers and the conditional critic input.
-
-Reading the paper's numbers (the choices the poster leaves open, and why):
-
-* Five stride-2 transposed convolutions from 2x4x4 would give 64x128x128, not the stated 32 frames of
-  64x64. Both the latent size and the output size are stated, so the first of the five layers is the
-  projection z -> 2x4x4x512 (a linear layer, which is a transposed convolution of a 1x1x1 input with a
-  2x4x4 kernel) and the other four are 4x4x4 stride-2 transposed convolutions (512 -> 256 -> 128 -> 64 -> C)
-  -- exactly improved-video-gan's generator.
-* The critic's five convolutions take 32x64x64 to 1x2x2: four blocks (64, 128, 256, 512 channels) and a
-  fifth to one channel, then a linear layer over the 1x2x2 map gives the score (improved-video-gan).
-* The conditional encoder: four 4x4 stride-2 convolutions (64 -> 4x4) and a fifth 3x3 convolution to
-  2 x 512 channels, reshaped into the 2x4x4x512 latent (improved-video-gan's "future" model reshapes its
-  4x4x1024 code the same way). Its latent is concatenated with the noise latent (that model has no noise;
-  we keep the noise so one photo gives many videos).
-* "L2 loss": the mean squared error between the generator's raw frame at the conditioning position and the
-  given frame (improved-video-gan's ``gen_reg``), weight ``l2_weight`` (100: at that weight its gradient is
-  about the adversarial one's size while the error is ~0.1, see the note in ``train_step``).
-
-Departures (all presets) and why:
-
-* The conditioning frame is pasted into the output at its position, so the given frame is always exact
-  (a first-frame model must start from the photo); the L2 term above still trains the raw output there,
-  which keeps its neighbours consistent with it.
-* ``small``: an EMA of the generator (``ema`` 0.998 per training step, a half-life of ~350 steps) is what
-  ``sample`` uses; it does not change training and removes most of a GAN's step-to-step jitter. The
-  ``paper`` presets keep ``ema = 0``: their generator has batch norm, whose running statistics follow the
-  live weights and would not match an average of them (``--set ema=0.999`` turns it on anyway).
-* ``steps`` counts critic updates (one batch each); the generator is updated on every ``n_critic``-th step.
-
-Presets:
-
-* ``paper``: the poster as above (WGAN with weight clipping, batch norm in the critic, RMSprop).
-* ``paper-gp``: the same networks trained as improved-video-gan does, the better default at paper scale:
-  WGAN-GP (penalty weight 10 on per-sample gradient norms, no batch norm in the critic but LayerNorm),
-  Adam lr 2e-4, betas (0.5, 0.999), 5 critic updates per generator update.
-* ``small``: bouncing balls in minutes on 2 CPU cores: 16 frames of 32x32 grayscale (the data is gray),
-  z in R^64, latent 128x2x4x4, three up-layers (64, 32, C), a critic of 32-64-128 channels + the score conv;
-  WGAN-GP with LayerNorm in the critic. Its other settings come from 2-minute runs on a 16x16, 8-frame
-  version of the task (same networks minus one layer each, ~600-900 steps on a shared 2-core CPU):
-
-  - LayerNorm (``GroupNorm(1, C)``) in the generator instead of batch norm: it learned as fast as batch
-    norm (diverse blobs, motion coherence 0.65 vs 0.56 after 850 steps), needs no batch statistics, so the
-    EMA generator samples correctly, while PixelNorm gave grid artifacts and one mode after 500 steps;
-  - one critic update per generator update with a two-time-scale learning rate (critic 8e-4, generator
-    4e-4, Adam betas (0.5, 0.9); Heusel et al. 2017 train WGAN-GP this way): after the same 115 s its
-    Wasserstein estimate was 5.6 (619 steps), against 10.1 at half these rates (843 steps) and 18.3 with
-    ``n_critic = 2`` at 2e-4 (953 steps) -- lower is closer to the data (the machine's load varied);
-  - batch 16: progress per step was the same at 32, so 16 takes half the time per step;
-  - ``drift_weight`` 1e-3 (ProGAN's drift term) keeps the critic's scores from wandering off;
-  - ``steps`` 2300 (1700 for ``wgan3d-cond``) to fit ~15 minutes on 2 cores: measured 0.378 (0.501) s/step
-    with 2 threads at load ~1.3. On a busy machine two OpenMP threads per process spin against each
-    other (4.3 s/step measured beside one other training job): run with ``OMP_NUM_THREADS=1`` there.
-
-  ``wgan3d-cond``'s ``small`` conditions on the first frame and adds U-Net skips from the frame encoder (a
-  departure: the poster has no skips; they let the generator reuse the photo's appearance instead of
-  squeezing it through the 2x4x4 latent), and a mode-seeking term (``diversity_weight`` 1; Mao et al.,
-  "Mode Seeking GANs", CVPR 2019; a departure: the poster has none). Why: without it the trained
-  generator ignored its noise -- samples from one frame with different seeds were identical, and the mean
-  of 16 samples scored the same as one sample (PSNR 17.28 vs 17.27 dB one frame ahead) -- so it committed
-  to one guess of the balls' directions, which a single frame cannot tell. With it the samples differ and
-  their mean beats copying the given frame from two frames ahead on (``vidsynth eval --samples 16``; full
-  tables in benchmarks/RESULTS.md). Its cost: a second generator pass per generator update.
-
-Measured results: see benchmarks/RESULTS.md.
+The presets, how the poster's numbers are read, every departure and why, and measured results:
+docs/models/wgan3d.md.
 """
 
 from __future__ import annotations
@@ -97,7 +18,7 @@ import vidsynth
 from vidsynth.errors import ConfigError, VidsynthError
 from vidsynth.model import ModelConfig, ModelPlugin, Task
 
-SEED = "003: Chen, Kang & Kim, (Re)Live Photos: Generating Videos with Neural Networks (CS231n poster)"
+CITATION = "Chen, Kang, Kim: (Re)Live Photos: Generating Videos with Neural Networks (Stanford CS231n poster)"
 
 
 @dataclass
@@ -157,7 +78,7 @@ SMALL_COND = {"conditional": True, "condition": "first", "encoder_widths": (16, 
               "diversity_weight": 1.0}
 
 
-class WGAN3D(ModelPlugin):
+class WGAN3D(ModelPlugin[WGAN3DConfig]):
     """Unconditional 3D-conv WGAN: noise -> video."""
 
     name = "wgan3d"
@@ -166,11 +87,11 @@ class WGAN3D(ModelPlugin):
     presets = {"paper": PAPER, "paper-gp": PAPER_GP, "small": SMALL}
     default_preset = "small"
     description = "3D-conv Wasserstein GAN (noise -> video), WGAN-GP or weight clipping"
-    paper = SEED
+    paper = CITATION
     ema_modules = ("generator",)
 
     # -- configuration -------------------------------------------------------------------------
-    def check_config(self, config: WGAN3DConfig) -> None:  # type: ignore[override]
+    def check_config(self, config: WGAN3DConfig) -> None:
         super().check_config(config)  # runs at registration: no torch import here (`vidsynth --help` stays fast)
         c = config
         if c.conditional != (self.task is Task.FIRST_FRAME):
@@ -207,12 +128,12 @@ class WGAN3D(ModelPlugin):
             raise ConfigError("gp_weight, drift_weight, l2_weight and diversity_weight must be >= 0 and clip > 0")
 
     # -- the hooks -----------------------------------------------------------------------------
-    def build(self, config: WGAN3DConfig) -> dict[str, Any]:  # type: ignore[override]
+    def build(self, config: WGAN3DConfig) -> dict[str, Any]:
         from vidsynth_plugins.wgan3d.networks import Critic, Generator
 
         return {"generator": Generator(config), "critic": Critic(config)}
 
-    def optimizers(self, modules: dict[str, Any], config: WGAN3DConfig) -> dict[str, Any]:  # type: ignore[override]
+    def optimizers(self, modules: dict[str, Any], config: WGAN3DConfig) -> dict[str, Any]:
         """RMSprop for weight clipping (momentum-based optimizers destabilise it, Arjovsky et al. 2017), else Adam."""
         import torch
 
@@ -221,7 +142,7 @@ class WGAN3D(ModelPlugin):
             return {n: torch.optim.RMSprop(modules[n].parameters(), lr=lr) for n, lr in lrs.items()}
         return {n: torch.optim.Adam(modules[n].parameters(), lr=lr, betas=tuple(config.betas)) for n, lr in lrs.items()}
 
-    def condition_from(self, video: Any, config: WGAN3DConfig) -> Any:  # type: ignore[override]
+    def condition_from(self, video: Any, config: WGAN3DConfig) -> Any:
         if not config.conditional:
             return None
         from vidsynth_plugins.wgan3d.networks import condition_index
@@ -229,7 +150,7 @@ class WGAN3D(ModelPlugin):
         i = condition_index(video.shape[2], config.condition)
         return video[:, :, i : i + 1]
 
-    def given_frames(self, config: WGAN3DConfig, frames: int) -> tuple[int, ...] | None:  # type: ignore[override]
+    def given_frames(self, config: WGAN3DConfig, frames: int) -> tuple[int, ...] | None:
         if not config.conditional:
             return None
         from vidsynth_plugins.wgan3d.networks import condition_index
@@ -241,14 +162,8 @@ class WGAN3D(ModelPlugin):
         import torch
         import torch.nn.functional as F
 
-        from vidsynth.nn.losses import (
-            clip_weights_,
-            drift_penalty,
-            gradient_penalty,
-            interpolate,
-            wasserstein_critic_loss,
-            wasserstein_generator_loss,
-        )
+        from vidsynth.nn.losses import wasserstein_generator_loss
+        from vidsynth.nn.wgan import wasserstein_critic_update
         from vidsynth_plugins.wgan3d.networks import condition_index, paste_frame
 
         c = ctx.config
@@ -258,24 +173,11 @@ class WGAN3D(ModelPlugin):
 
         with torch.no_grad(), ctx.autocast():
             fake = G(torch.randn(b, c.z_dim, device=ctx.device), frame)
-        with ctx.autocast():
-            real_scores, fake_scores = D(video, frame), D(fake, frame)
-        w_loss = wasserstein_critic_loss(real_scores.float(), fake_scores.float())
-        loss = w_loss
-        losses = {"wasserstein": -w_loss.item()}
-        if c.loss == "wgan-gp":
-            # fp32 and the bare critic: a double backward through autocast or a DDP wrapper is fragile;
-            # the parameters are shared, so the penalty's gradient still reaches the critic's optimizer
-            bare = ctx.unwrap("critic")
-            penalty = gradient_penalty(lambda x: bare(x, frame), interpolate(video, fake.float()))
-            loss = loss + c.gp_weight * penalty
-            losses["gp"] = penalty.item()
-        if c.drift_weight > 0:
-            loss = loss + c.drift_weight * drift_penalty(real_scores)
-        ctx.optimize("critic", loss)
-        if c.loss == "wgan-clip":
-            clip_weights_(ctx.unwrap("critic"), c.clip)
-        losses["critic"] = loss.item()
+        gp = c.loss == "wgan-gp"
+        losses = wasserstein_critic_update(
+            ctx, "critic", video, fake, frame, gp_weight=c.gp_weight if gp else None, drift_weight=c.drift_weight,
+            clip=None if gp else c.clip,
+        )
 
         if (ctx.step + 1) % c.n_critic == 0:
             i = condition_index(c.frames, c.condition)
@@ -300,31 +202,17 @@ class WGAN3D(ModelPlugin):
             ctx.optimize("generator", g_loss)
         return losses
 
-    def sample(
-        self,
-        modules: dict[str, Any],
-        config: WGAN3DConfig,  # type: ignore[override]
-        condition: Any,
-        n: int,
-        generator: Any,
-        frames: int | None = None,
-        mean: bool = False,
-        **options: Any,
-    ) -> Any:
-        import torch
+    def sample(self, modules: dict[str, Any], config: WGAN3DConfig, condition: Any, n: int, generator: Any,
+               frames: int | None = None, mean: bool = False, **options: Any) -> Any:
+        from vidsynth.generate import sample_noise
 
-        G = modules["generator"]
-        device = next(G.parameters()).device
         if frames is not None and frames != config.frames:
             raise VidsynthError(
                 f"{self.name} generates exactly {config.frames} frames (its 3D convolutions fix the length);"
                 f" leave out --frames or train with --set frames={frames}"
             )
-        frame = condition.to(device) if config.conditional else None
-        z = torch.randn(n, config.z_dim, generator=generator, device=device)
-        if mean:
-            z = torch.zeros_like(z)
-        return G(z, frame).clamp(-1, 1)
+        z = sample_noise((n, config.z_dim), generator, mean=mean)
+        return modules["generator"](z, condition if config.conditional else None).clamp(-1, 1)
 
 
 class WGAN3DConditional(WGAN3D):

@@ -128,15 +128,12 @@ class TinyGAN(ModelPlugin):
         return {"d_loss": float(_poisoned(d_loss, ctx).detach()), "g_loss": float(g_loss.detach())}
 
     def sample(self, modules, config, condition, n, generator, **options):
-        import torch
+        from vidsynth.generate import sample_noise
 
         frames = options.get("frames")
         if frames not in (None, config.frames):
             raise VidsynthError(f"tiny generates exactly {config.frames} frames, not {frames}")
-        device = next(modules["generator"].parameters()).device
-        z = torch.randn(n, config.latent, generator=generator, device=device) * options["temperature"]
-        if options.get("mean"):
-            z = torch.zeros_like(z)
+        z = sample_noise((n, config.latent), generator, mean=options.get("mean", False), scale=options["temperature"])
         return modules["generator"](z)
 
 
@@ -166,12 +163,10 @@ class TinyKeyframes(ModelPlugin):
         return {"l1": float(loss.detach())}
 
     def sample(self, modules, config, condition, n, generator, **options):
-        import torch
+        from vidsynth.generate import sample_noise
 
         base = crossfade(condition, options.get("frames") or config.frames)
-        noise = torch.randn(base[:, :1].shape, generator=generator, device=base.device) * options["noise"]
-        if options.get("mean"):
-            noise = torch.zeros_like(noise)
+        noise = sample_noise(tuple(base[:, :1].shape), generator, mean=options.get("mean", False), scale=options["noise"])
         return modules["refiner"](base, noise)
 
 

@@ -1,4 +1,4 @@
-"""Encoders of seed 001 (Penington et al. 2019, Table 1), shared by the ``cvae`` and ``cgan`` plugins.
+"""Encoders of Penington et al. 2019 (Table 1), shared by the ``cvae`` and ``cgan`` plugins.
 
 * ``ImageEncoder`` — 4 Conv2D (kernels 4, 3, 4, 3; strides 2, 1, 2, 1) + 2 Linear: a keyframe -> a code
   vector ``E_I(x)``. The CVAE's encoder and generator and the CGAN's generator condition on it.

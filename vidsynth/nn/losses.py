@@ -43,7 +43,9 @@ def gradient_penalty(
     """``mean_i (||grad_x D(x_i)|| - target)^2`` at ``points`` (WGAN-GP's two-sided penalty).
 
     The norm is taken **per sample over every non-batch dimension** (channels, time, height, width):
-    a port of improved-video-gan (FACTS.md) takes it over one axis only, which penalises something else.
+    improved-video-gan (github.com/bernhard2202/improved-video-gan, ``model/improved_video_gan.py``) sums over
+    axis 1 of the *flattened* samples; the same sum on a 5-D tensor covers the channels only, which penalises
+    something else.
     ``create_graph=True`` so the penalty itself can be back-propagated into the critic's weights.
     Pass ``points = interpolate(real, fake)`` for the standard penalty (``fake`` detached).
     """

@@ -1,6 +1,6 @@
 """K discriminators, each looking at the input through its own fixed random projection (Neyshabur,
 Bhojanapalli & Chakrabarti 2017, "Stabilizing GAN training with multiple random projections"; used by
-seed 004 with K = 48 frame and K' = 16 video discriminators).
+Monteiro et al. 2018 with K = 48 frame and K' = 16 video discriminators).
 
 Each projection is a fixed, never-trained, norm-1 convolution that maps the input to a smaller
 one-channel image (frames: Conv2d(C, 1, 8, stride 2, padding 3)) or video (Conv3d(C, 1, (1, 8, 8),

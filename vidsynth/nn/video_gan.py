@@ -1,8 +1,8 @@
 """3D-convolutional video GAN stacks: a generator of stride-2 transposed 3D convolutions, a critic of stride-2
 3D convolutions, and a 2D encoder that turns a conditioning frame into the generator's latent (plus skip
-features). The layout follows Vondrick et al. 2016 / improved-video-gan (see FACTS.md): the latent is a small
-video ``[C0, t0, s0, s0]`` (2x4x4 in the papers) that each layer doubles in space and, until the clip length is
-reached, in time.
+features). The layout follows Vondrick et al. 2016 and github.com/bernhard2202/improved-video-gan: the latent
+is a small video ``[C0, t0, s0, s0]`` (2x4x4 in the papers) that each layer doubles in space and, until the
+clip length is reached, in time.
 
 Every class works for any size that is ``s0 * 2^k`` and any length ``t0 * 2^j`` with ``j <= k``: layers past
 the temporal target use stride 1 in time (kernel 3, padding 1) and keep doubling in space.
@@ -169,7 +169,7 @@ class VideoCritic3D(nn.Module):
     ``len(widths)`` blocks of 4x4x4 stride-2 3D conv + norm + leaky ReLU(0.2) (stride 1, kernel 3 in time once
     the clip is one frame long), then one more 4x4x4 stride-2 conv to a single channel and a linear layer over
     what is left of the map, as in improved-video-gan. ``norm="layer"`` (default) suits WGAN-GP; ``"batch"``
-    is the seed paper's choice and is only valid with weight clipping or a non-Wasserstein loss.
+    is the (Re)Live Photos poster's choice and is only valid with weight clipping or a non-Wasserstein loss.
     """
 
     def __init__(self, in_channels: int, widths: Sequence[int], frames: int, size: int, norm: Norm = "layer"):

@@ -1,0 +1,49 @@
+"""One Wasserstein critic update, the part of a WGAN training step that ``wgan3d`` and ``convlstm`` share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from vidsynth.nn.losses import clip_weights_, drift_penalty, gradient_penalty, interpolate, wasserstein_critic_loss
+
+
+def wasserstein_critic_update(
+    ctx: Any,
+    name: str,
+    real: Tensor,
+    fake: Tensor,
+    *condition: Any,
+    gp_weight: float | None = None,
+    drift_weight: float = 0.0,
+    clip: float | None = None,
+) -> dict[str, float]:
+    """One update of the critic ``ctx.modules[name]``, called as ``critic(video, *condition)``, on real and
+    generated (no-grad) videos; returns the logged losses ``wasserstein`` (the critic's estimate of the
+    distance), ``gp`` (when penalised) and ``critic`` (the loss it minimised).
+
+    * ``gp_weight``: WGAN-GP (Gulrajani et al. 2017), the penalty at points between real and fake, computed
+      in fp32 on the bare critic: a double backward through autocast or a DDP wrapper is fragile, and the
+      parameters are shared, so the penalty's gradient still reaches the critic's optimiser. None: no penalty.
+    * ``drift_weight``: ProGAN's ``E[D(real)^2]`` (Karras et al. 2018), keeps the scores near 0.
+    * ``clip``: the original WGAN's weight clipping (Arjovsky et al. 2017), applied after the step.
+    """
+    critic = ctx.modules[name]
+    with ctx.autocast():
+        real_scores, fake_scores = critic(real, *condition), critic(fake, *condition)
+    w_loss = wasserstein_critic_loss(real_scores.float(), fake_scores.float())
+    loss = w_loss
+    losses = {"wasserstein": -w_loss.item()}
+    if gp_weight is not None:
+        bare = ctx.unwrap(name)
+        penalty = gradient_penalty(lambda x: bare(x, *condition), interpolate(real, fake.float()))
+        loss = loss + gp_weight * penalty
+        losses["gp"] = penalty.item()
+    if drift_weight > 0:
+        loss = loss + drift_weight * drift_penalty(real_scores)
+    ctx.optimize(name, loss)
+    if clip is not None:
+        clip_weights_(ctx.unwrap(name), clip)
+    losses["critic"] = loss.item()
+    return losses
