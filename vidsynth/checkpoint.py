@@ -198,7 +198,7 @@ def save_checkpoint(
     plugin_name: str,
     ema: dict[str, torch.Tensor] | None = None,
     trainer_tensors: dict[str, torch.Tensor] | None = None,
-    trainer_state: dict[str, Any] | None = None,
+    trainer_state: TrainState | dict[str, Any] | None = None,
     keep: int | None = None,
 ) -> Path:
     """Write checkpoint ``step`` of a run atomically and return its folder; then keep only the newest ``keep``.
@@ -231,10 +231,13 @@ def save_checkpoint(
         if ema:
             put("ema.safetensors", ema)
         put("trainer.safetensors", trainer_tensors or {})
-        state_path = stage / "trainer.json"
-        state_path.write_text(json.dumps({"step": step, **(trainer_state or {})}, indent=2) + "\n")
-        _fsync_file(state_path)
-        files["trainer.json"] = {"sha256": _sha256(state_path), "bytes": state_path.stat().st_size}
+        if isinstance(trainer_state, TrainState):
+            state_path = trainer_state.write(stage)
+        else:  # a plain dict (callers other than the trainer): stored as given, after the step
+            state_path = stage / TrainState.FILE
+            state_path.write_text(json.dumps({"step": step, **(trainer_state or {})}, indent=2) + "\n")
+            _fsync_file(state_path)
+        files[TrainState.FILE] = {"sha256": _sha256(state_path), "bytes": state_path.stat().st_size}
         _pause_for_tests()
         meta = {
             "format": FORMAT_VERSION,
@@ -327,16 +330,83 @@ def read_tensors(ckpt: str | Path, name: str, meta: dict[str, Any] | None = None
 
 
 def read_trainer_state(ckpt: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """``trainer.safetensors`` and ``trainer.json`` of a checkpoint (both verified)."""
+    """``trainer.safetensors`` and ``trainer.json`` (as a dict) of a checkpoint, both verified."""
+    tensors, state = read_train_state(ckpt)
+    return tensors, state.to_json()
+
+
+def read_train_state(ckpt: str | Path) -> tuple[dict[str, torch.Tensor], TrainState]:
+    """``trainer.safetensors`` and the ``TrainState`` of ``trainer.json`` of a checkpoint, both verified."""
     ckpt = Path(ckpt)
     meta = read_checkpoint_meta(ckpt)
     tensors = read_tensors(ckpt, "trainer.safetensors", meta)
-    path = _verified(ckpt, "trainer.json", meta)
-    try:
-        state = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise VidsynthError(f"checkpoint {ckpt} is corrupt: trainer.json is not valid JSON") from None
-    return tensors, state
+    return tensors, TrainState.read(ckpt, meta)
+
+
+# -- trainer.json --------------------------------------------------------------------------------
+@dataclass
+class TrainState:
+    """Where training stands at a checkpoint: the one owner of the ``trainer.json`` layout.
+
+    The tensors that go with it (optimizer moments, RNG states) live in ``trainer.safetensors``; this is
+    the JSON half: the step and data position, the optimizers' hyper-parameters and scalar state, the
+    fp16 grad scalers and the scalar part of every process's RNG state (by rank, as a string).
+    """
+
+    FILE = "trainer.json"
+
+    step: int
+    batches_per_epoch: int
+    world_size: int = 1
+    seed: int = 0
+    optimizers: dict[str, Any] = field(default_factory=dict)
+    scalers: dict[str, Any] = field(default_factory=dict)
+    rng: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def epoch(self) -> int:
+        return self.step // self.batches_per_epoch if self.batches_per_epoch else 0
+
+    @property
+    def batch_in_epoch(self) -> int:
+        return self.step % self.batches_per_epoch if self.batches_per_epoch else 0
+
+    def to_json(self) -> dict[str, Any]:
+        # epoch and batch_in_epoch are derived, but stored so that a reader needs no arithmetic
+        return {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                "batches_per_epoch": self.batches_per_epoch, "world_size": self.world_size, "seed": self.seed,
+                "optimizers": self.optimizers, "scalers": self.scalers, "rng": self.rng}
+
+    @classmethod
+    def from_json(cls, data: Any, source: str = FILE) -> TrainState:
+        """Parse ``trainer.json`` (also those written before this class existed: same keys)."""
+        if not isinstance(data, dict):
+            raise VidsynthError(f"{source} is corrupt: not a JSON object")
+        try:
+            return cls(step=int(data["step"]), batches_per_epoch=int(data.get("batches_per_epoch") or 0),
+                       world_size=int(data.get("world_size", 1)), seed=int(data.get("seed", 0)),
+                       optimizers=dict(data.get("optimizers", {})), scalers=dict(data.get("scalers") or {}),
+                       rng=dict(data.get("rng", {})))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VidsynthError(f"{source} is corrupt: bad or missing entry {exc}") from None
+
+    def write(self, folder: Path) -> Path:
+        """Write ``folder/trainer.json`` and flush it to disk; return its path."""
+        path = Path(folder) / self.FILE
+        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        _fsync_file(path)
+        return path
+
+    @classmethod
+    def read(cls, ckpt: str | Path, meta: dict[str, Any] | None = None) -> TrainState:
+        """Read the verified ``trainer.json`` of checkpoint ``ckpt``."""
+        ckpt = Path(ckpt)
+        path = _verified(ckpt, cls.FILE, meta if meta is not None else read_checkpoint_meta(ckpt))
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise VidsynthError(f"checkpoint {ckpt} is corrupt: {cls.FILE} is not valid JSON") from None
+        return cls.from_json(data, source=str(path))
 
 
 def load_module_tensors(
