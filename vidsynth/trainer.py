@@ -39,6 +39,7 @@ from vidsynth.errors import ConfigError, VidsynthError
 from vidsynth.model import ModelConfig, ModelPlugin
 from vidsynth.previews import Previewer
 from vidsynth.progress import Progress
+from vidsynth.run_lock import RunBusyError, RunLock
 from vidsynth.run_log import RunLog
 from vidsynth.signals import SignalGuard
 
@@ -388,9 +389,35 @@ class Trainer:
 
     # -- run -------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
-        start = 0
         if self.resume:
             self._check_resume_config()
+        lock = self._lock_run_dir()
+        try:
+            return self._run()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _lock_run_dir(self) -> RunLock | None:
+        """One writer per run directory: rank 0 takes ``train.lock``; every rank stops if it is taken."""
+        lock, note, busy = None, None, None
+        if self.rt.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            lock = RunLock(self.run_dir)
+            try:
+                note = lock.acquire()
+            except RunBusyError as exc:
+                lock, busy = None, str(exc)
+        busy = self.rt.all_gather_object(busy)[0]
+        if busy is not None:
+            raise RunBusyError(busy)
+        if note:
+            self._say(note)
+        return lock
+
+    def _run(self) -> TrainResult:
+        start = 0
+        if self.resume:
             start = self.checkpointer.restore()
             if start >= self.config.steps:
                 self._say(f"run {self.run_dir} already has {start} steps (target {self.config.steps}); nothing to do")

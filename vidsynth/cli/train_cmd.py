@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import List, Optional
 
@@ -97,6 +98,10 @@ def train(
         config = build_config(model, preset, config_file, sets, steps=steps, batch_size=batch_size)
     if not data_source:
         raise VidsynthError("DATA is missing: give a folder of videos, a prepared cache or builtin:NAME")
+    if resume is not None and os.environ.get("RANK", "0") == "0":  # under torchrun rank 0 alone takes the lock
+        from vidsynth.run_lock import RunLock
+
+        RunLock(resume).check()  # another trainer holds it: say so now, before the data is opened
     if run_dir is not None and run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
         new_run_dir(model.name, "runs", run_dir)  # raises the one-line error, before torch is even imported
 
