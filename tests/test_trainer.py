@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 
 import av
@@ -12,7 +13,7 @@ import torch
 
 from tiny_plugin import TinyClips, tiny_registry, train_tiny  # noqa: F401 - tiny_registry is a fixture
 from vidsynth import checkpoint as ckpt_io
-from vidsynth.errors import ConfigError
+from vidsynth.errors import ConfigError, VidsynthError
 from vidsynth.runtime import Runtime
 from vidsynth.trainer import TrainingError, TrainOptions, build_config, epoch_indices, parse_sets, train
 
@@ -201,3 +202,23 @@ def test_a_signal_finishes_the_step_saves_and_reports_it(tmp_path, tiny_registry
     assert result.checkpoint == tmp_path / "run" / "checkpoints" / "step_00000003"
     assert ckpt_io.load_run(tmp_path / "run").step == 3
     assert signal.getsignal(sig) == previous  # the trainer's handlers are gone again
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_0_with_its_config(tmp_path, tiny_registry, capsys):
+    train_tiny(tmp_path, tiny_registry, run="straight", steps=3, preset="wide")
+    train_tiny(tmp_path, tiny_registry, run="killed", steps=3, preset="wide")
+    run = tmp_path / "killed"
+    shutil.rmtree(run / "checkpoints")  # as if killed before its first save: config.json and a metrics line
+    result = train_tiny(tmp_path, tiny_registry, run="killed", steps=3, preset="wide", resume=True)
+    assert (result.status, result.step) == ("finished", 3)
+    assert f"run {run} has no checkpoint yet (it stopped before its first save): training it again from step 0" \
+        in capsys.readouterr().err
+    assert losses(run) == losses(tmp_path / "straight")  # one line per step, the same as a run never killed
+
+
+def test_reusing_the_folder_of_a_run_killed_before_its_first_checkpoint_points_at_resume(tmp_path, tiny_registry):
+    train_tiny(tmp_path, tiny_registry, steps=1)
+    shutil.rmtree(tmp_path / "run" / "checkpoints")
+    with pytest.raises(VidsynthError, match="stopped before its first checkpoint; continue it from step 0 with its saved"
+                                            " config with --resume"):
+        ckpt_io.new_run_dir("tiny", tmp_path, run_dir=tmp_path / "run")

@@ -79,6 +79,11 @@ def new_run_dir(plugin_name: str, root: str | Path = "runs", run_dir: str | Path
     """
     if run_dir is not None:
         path = Path(run_dir)
+        if path.is_dir() and (path / CONFIG_FILE).is_file() and latest_checkpoint(path) is None:
+            raise VidsynthError(
+                f"run directory {path} holds a run that stopped before its first checkpoint; continue it from step 0"
+                f" with its saved config with --resume {path}, or choose another --run-dir"
+            )
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise VidsynthError(
                 f"run directory {path} already exists and is not empty; choose another --run-dir,"

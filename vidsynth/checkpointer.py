@@ -87,7 +87,8 @@ class Checkpointer:
     def restore(self) -> int:
         """Load the newest complete checkpoint into the modules, EMA, optimizers, scalers and RNGs.
 
-        Returns its step.
+        Returns its step; 0 when the run has no checkpoint yet (it stopped before its first save: it then
+        starts again from step 0, with the config saved in its config.json).
         """
         from vidsynth.trainer import TrainingError
 
@@ -97,7 +98,7 @@ class Checkpointer:
         rt.barrier()
         path = ckpt_io.latest_checkpoint(self.run_dir)
         if path is None:
-            raise TrainingError(f"run {self.run_dir} has no complete checkpoint to resume from; start a new run instead")
+            return 0
         meta = ckpt_io.read_checkpoint_meta(path)
         ckpt_io.load_module_tensors(self.ctx.bare, ckpt_io.read_tensors(path, "model.safetensors", meta),
                                     source=str(path), plugin_name=self.plugin_name)

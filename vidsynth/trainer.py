@@ -419,6 +419,9 @@ class Trainer:
         start = 0
         if self.resume:
             start = self.checkpointer.restore()
+            if self.checkpointer.last is None:
+                self._say(f"run {self.run_dir} has no checkpoint yet (it stopped before its first save): training it"
+                          " again from step 0 with its saved config")
             if start >= self.config.steps:
                 self._say(f"run {self.run_dir} already has {start} steps (target {self.config.steps}); nothing to do")
                 return TrainResult(self.run_dir, start, "finished", checkpoint=self.checkpointer.last)
