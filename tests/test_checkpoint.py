@@ -179,3 +179,34 @@ def test_sigkill_while_writing_a_checkpoint_leaves_the_previous_one(tmp_path, ti
     result = train_tiny(tmp_path, tiny_registry, run="killed", steps=3, resume=True, dataset=TinyClips(32))
     assert result.step == 3
     assert sorted(p.name for p in checkpoints.iterdir()) == ["step_00000002", "step_00000003"]
+
+
+def outside_folder(tmp_path, marker=True):
+    """A folder outside the run that looks like a checkpoint (with meta.json unless ``marker`` is False)."""
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"precious")
+    if marker:
+        (folder / "meta.json").write_text("{}")
+    return folder
+
+
+def test_pruning_never_deletes_through_a_symlinked_checkpoint(run, tmp_path):
+    outside = outside_folder(tmp_path)
+    (run / "checkpoints" / "step_00000000").symlink_to(outside, target_is_directory=True)
+    ckpt_io.prune_checkpoints(run, keep=1)
+    assert sorted(p.name for p in outside.iterdir()) == ["meta.json", "model.safetensors"]  # the target is untouched
+    assert not (run / "checkpoints" / "step_00000000").is_symlink()  # the link itself is gone
+    assert [step for step, _ in ckpt_io.list_checkpoints(run)] == [2]
+
+
+def test_cleanup_and_saving_never_delete_through_a_symlink(run, tmp_path):
+    outside = outside_folder(tmp_path, marker=False)  # no meta.json: looks like a half-written checkpoint
+    link = run / "checkpoints" / "step_00000003"
+    link.symlink_to(outside, target_is_directory=True)
+    ckpt_io.remove_stale_staging(run)
+    assert not link.is_symlink() and (outside / "model.safetensors").read_bytes() == b"precious"
+    link.symlink_to(outside, target_is_directory=True)
+    ckpt_io.save_checkpoint(run, 3, ckpt_io.load_run(run).modules, plugin_name="tiny")  # replaces the link
+    assert not link.is_symlink() and (link / "meta.json").is_file()
+    assert sorted(p.name for p in outside.iterdir()) == ["model.safetensors"]

@@ -218,8 +218,8 @@ def save_checkpoint(
     final = root / f"step_{step:08d}"
     if (final / MARKER).is_file():
         return final
-    if final.exists():  # a folder without its marker is not a checkpoint: replace it
-        shutil.rmtree(final)
+    if final.exists() or final.is_symlink():  # a folder without its marker is not a checkpoint: replace it
+        _remove_entry(final)
     stage = Path(tempfile.mkdtemp(prefix=f".step_{step:08d}.tmp-", dir=root))
     try:
         header = {"plugin": plugin_name, "vidsynth_version": __version__, "step": str(step)}
@@ -265,12 +265,24 @@ def save_checkpoint(
     return final
 
 
+def _remove_entry(path: Path) -> None:
+    """Delete a checkpoint folder of the run, never through a symlink: a link (to a folder anywhere) is
+    unlinked itself and its target left as it is; a real folder loses its marker first, so that it never
+    looks complete while half deleted (``shutil.rmtree`` does not follow the links inside it)."""
+    if path.is_symlink():
+        path.unlink()
+        return
+    marker = path / MARKER
+    if marker.is_file() or marker.is_symlink():
+        marker.unlink()
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
-    """Delete all but the newest ``keep`` complete checkpoints (marker first, so none looks complete half-deleted)."""
+    """Delete all but the newest ``keep`` complete checkpoints (``_remove_entry``: never through a symlink)."""
     keep = max(1, keep)
     for _, path in list_checkpoints(run_dir)[:-keep]:
-        (path / MARKER).unlink(missing_ok=True)
-        shutil.rmtree(path, ignore_errors=True)
+        _remove_entry(path)
 
 
 def remove_stale_staging(run_dir: str | Path) -> list[Path]:
@@ -280,7 +292,7 @@ def remove_stale_staging(run_dir: str | Path) -> list[Path]:
     if root.is_dir():
         for child in root.iterdir():
             if child.name.startswith(".step_") or (_STEP_DIR.match(child.name) and not (child / MARKER).exists()):
-                shutil.rmtree(child, ignore_errors=True)
+                _remove_entry(child)
                 removed.append(child)
     return removed
 
