@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -210,3 +211,64 @@ def test_cleanup_and_saving_never_delete_through_a_symlink(run, tmp_path):
     ckpt_io.save_checkpoint(run, 3, ckpt_io.load_run(run).modules, plugin_name="tiny")  # replaces the link
     assert not link.is_symlink() and (link / "meta.json").is_file()
     assert sorted(p.name for p in outside.iterdir()) == ["model.safetensors"]
+
+
+DISK_FULL = {
+    # what safetensors raises on a full disk: the OS error is only in its text
+    "safetensors": ("safetensors.torch.save_file",
+                    'Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space left on device" })'),
+    "trainer.json": ("vidsynth.checkpoint.TrainState.write", None),
+    "metrics.jsonl": ("vidsynth.run_log.open", None),
+}
+
+
+@pytest.mark.parametrize("where", DISK_FULL)
+def test_a_full_disk_names_the_last_good_checkpoint_which_stays_intact(run, tmp_path, tiny_registry, monkeypatch, where):
+    from safetensors import SafetensorError
+
+    target, text = DISK_FULL[where]
+
+    def full(*args, **kwargs):
+        if text is not None:
+            raise SafetensorError(text)
+        raise OSError(errno.ENOSPC, "No space left on device", str(run / where))
+
+    monkeypatch.setattr(target, full, raising=False)
+    with pytest.raises(VidsynthError) as info:
+        train_tiny(tmp_path, tiny_registry, steps=4, preset="ema", resume=True, checkpoint_every=1)
+    message = str(info.value)
+    assert message.startswith("no space left on device writing ") and "\n" not in message
+    assert str(run / "checkpoints" / "step_00000002") in message
+    monkeypatch.undo()
+    assert [step for step, _ in ckpt_io.list_checkpoints(run)] == [1, 2]
+    assert not list((run / "checkpoints").glob(".step_*"))  # no staging folder left behind
+    assert ckpt_io.load_run(run).step == 2
+
+
+def poison(ckpt, name="model.safetensors", key="generator.fc.weight"):
+    """Put a NaN into one tensor of a checkpoint and re-seal its meta.json (as a buggy writer would have)."""
+    from safetensors.torch import save_file
+
+    tensors = ckpt_io.read_tensors(ckpt, name)
+    tensors[key] = tensors[key].clone()
+    tensors[key][0, 0] = float("nan")
+    save_file(tensors, str(ckpt / name))
+    meta = json.loads((ckpt / "meta.json").read_text())
+    meta["files"][name] = {"sha256": ckpt_io._sha256(ckpt / name), "bytes": (ckpt / name).stat().st_size}
+    (ckpt / "meta.json").write_text(json.dumps(meta))
+
+
+def test_a_checkpoint_holding_nan_weights_is_refused_on_load(run):
+    poison(run / "checkpoints" / "step_00000002")
+    with pytest.raises(VidsynthError, match=r"step_00000002 is unusable: model.safetensors holds non-finite values "
+                                            r"\(generator.fc.weight\); the last good checkpoint is .*step_00000001$"):
+        ckpt_io.load_run(run)
+
+
+def test_resume_refuses_a_nan_checkpoint_and_names_the_last_finite_one(run, tmp_path, tiny_registry):
+    """(Before, it loaded, and the NaN guard of the resumed run then called it "the last good checkpoint".)"""
+    poison(run / "checkpoints" / "step_00000002", "ema.safetensors")
+    assert ckpt_io.last_good_checkpoint(run) == run / "checkpoints" / "step_00000001"
+    with pytest.raises(VidsynthError, match=r"step_00000002 is unusable: ema.safetensors holds non-finite values "
+                                            r"\(generator.fc.weight\); the last good checkpoint is .*step_00000001$"):
+        train_tiny(tmp_path, tiny_registry, steps=4, preset="ema", resume=True)

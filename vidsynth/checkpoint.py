@@ -23,6 +23,7 @@ sums catch a file truncated or changed afterwards. Loading reads only JSON and s
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import hashlib
 import json
 import os
@@ -220,6 +221,7 @@ def save_checkpoint(
         return final
     if final.exists() or final.is_symlink():  # a folder without its marker is not a checkpoint: replace it
         _remove_entry(final)
+    previous = latest_checkpoint(run_dir)  # stays untouched whatever happens below (pruning comes last)
     stage = Path(tempfile.mkdtemp(prefix=f".step_{step:08d}.tmp-", dir=root))
     try:
         header = {"plugin": plugin_name, "vidsynth_version": __version__, "step": str(step)}
@@ -257,8 +259,11 @@ def save_checkpoint(
         _fsync_dir(stage)
         os.replace(stage, final)  # the checkpoint appears whole, or not at all
         _fsync_dir(root)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(stage, ignore_errors=True)
+        if is_disk_full(exc):
+            last = f"the last good checkpoint is {previous} (intact)" if previous else "no earlier checkpoint exists"
+            raise VidsynthError(f"no space left on device writing {final}; {last}") from None
         raise
     if keep is not None:
         prune_checkpoints(run_dir, keep)
@@ -295,6 +300,17 @@ def remove_stale_staging(run_dir: str | Path) -> list[Path]:
                 _remove_entry(child)
                 removed.append(child)
     return removed
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """``exc`` says the disk (or the quota) is full: an ``OSError`` with ENOSPC/EDQUOT, or safetensors'
+    error, which carries the OS error only in its text ("... (os error 28)" / "code: 28")."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return True
+    return type(exc).__name__ == "SafetensorError" and bool(_ENOSPC_TEXT.search(str(exc)))
+
+
+_ENOSPC_TEXT = re.compile(rf"os error {errno.ENOSPC}\b|code: {errno.ENOSPC}\b|No space left on device")
 
 
 # -- reading checkpoint files --------------------------------------------------------------------
@@ -344,6 +360,49 @@ def read_tensors(ckpt: str | Path, name: str, meta: dict[str, Any] | None = None
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
         raise VidsynthError(f"checkpoint {ckpt} is corrupt: {name} is not a valid safetensors file ({exc})") from None
+
+
+def first_nonfinite(flat: dict[str, torch.Tensor]) -> str | None:
+    """The first key of ``flat`` whose floating-point tensor holds a NaN or an infinity (None: all finite)."""
+    import torch
+
+    for key, tensor in flat.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            return key
+    return None
+
+
+def read_weights(ckpt: str | Path, name: str, meta: dict[str, Any] | None = None, *, verify: bool = True) -> dict[str, torch.Tensor]:
+    """``read_tensors`` for weights (model or EMA): a file holding NaN or inf is refused in one line that
+    names the newest checkpoint of the run that is finite."""
+    ckpt = Path(ckpt)
+    flat = read_tensors(ckpt, name, meta, verify=verify)
+    bad = first_nonfinite(flat)
+    if bad is not None:
+        good = last_good_checkpoint(ckpt.parent.parent, before=ckpt) if ckpt.parent.name == CHECKPOINTS else None
+        hint = f"the last good checkpoint is {good}" if good else "the run has no earlier finite checkpoint"
+        raise VidsynthError(f"checkpoint {ckpt} is unusable: {name} holds non-finite values ({bad}); {hint}")
+    return flat
+
+
+def checkpoint_is_finite(ckpt: Path) -> bool:
+    """The checkpoint is complete, intact (size and sha256) and its weights hold no NaN or inf."""
+    try:
+        meta = read_checkpoint_meta(ckpt)
+        return all(first_nonfinite(read_tensors(ckpt, name, meta)) is None
+                   for name in ("model.safetensors", "ema.safetensors") if name in meta.get("files", {}))
+    except VidsynthError:
+        return False
+
+
+def last_good_checkpoint(run_dir: str | Path, before: Path | None = None) -> Path | None:
+    """The newest checkpoint of a run that ``checkpoint_is_finite`` (older than ``before`` when given).
+
+    It reads the checkpoints from the newest back until one is good: for error messages, not for loops."""
+    found = [path for _, path in list_checkpoints(run_dir)]
+    if before is not None:
+        found = [p for p in found if p.name < Path(before).name]
+    return next((p for p in reversed(found) if checkpoint_is_finite(p)), None)
 
 
 def read_trainer_state(ckpt: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -633,7 +692,7 @@ def load_run(path: str | Path, plugin_name: str | None = None, device: str | tor
     with torch.random.fork_rng(devices=[]):  # building initialises weights: don't disturb the caller's RNG
         modules = plugin.build(config)
     for name in weight_files:
-        load_module_tensors(modules, read_tensors(ckpt, name, meta, verify=False), source=str(path),
+        load_module_tensors(modules, read_weights(ckpt, name, meta, verify=False), source=str(path),
                             plugin_name=saved_plugin, strict_modules=name == "model.safetensors")
     for module in modules.values():
         module.to(dev).eval()

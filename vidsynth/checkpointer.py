@@ -47,15 +47,12 @@ class Checkpointer:
         from vidsynth.trainer import TrainingError
 
         rt = self.ctx.runtime
-        import torch
-
-        for name, module in self.ctx.bare.items():
-            for pname, p in module.named_parameters():
-                if not torch.isfinite(p).all():
-                    raise TrainingError(
-                        f"step {step}: weight {name}.{pname} became non-finite (the losses were finite); stopped"
-                        f" without saving. {self.last_good_message()}"
-                    )
+        bad = ckpt_io.first_nonfinite(ckpt_io.module_tensors(self.ctx.bare))
+        if bad is not None:
+            raise TrainingError(
+                f"step {step}: weight {bad} became non-finite (the losses were finite); stopped without saving."
+                f" {self.last_good_message()}"
+            )
         rng_tensors, rng_info = ckpt_io.rng_state()
         gathered = rt.all_gather_object((rng_tensors, rng_info))
         self.last_step = step
@@ -79,9 +76,11 @@ class Checkpointer:
 
     def last_good_message(self) -> str:
         """Where to go back to after a failure: the newest checkpoint of the run whose weights are finite."""
-        if self.last is None:
+        # not simply the newest one: a checkpoint written by an older vidsynth may hold NaN weights
+        good = ckpt_io.last_good_checkpoint(self.run_dir) if self.ctx.runtime.is_main else self.last
+        if good is None:
             return "No checkpoint was saved before it."
-        return f"The last good checkpoint is {self.last} (continue with --resume {self.run_dir})."
+        return f"The last good checkpoint is {good} (continue with --resume {self.run_dir})."
 
     # -- restoring -------------------------------------------------------------------------------
     def restore(self) -> int:
@@ -100,11 +99,11 @@ class Checkpointer:
         if path is None:
             return 0
         meta = ckpt_io.read_checkpoint_meta(path)
-        ckpt_io.load_module_tensors(self.ctx.bare, ckpt_io.read_tensors(path, "model.safetensors", meta),
+        ckpt_io.load_module_tensors(self.ctx.bare, ckpt_io.read_weights(path, "model.safetensors", meta),
                                     source=str(path), plugin_name=self.plugin_name)
         if self.ema is not None:
             if "ema.safetensors" in meta["files"]:
-                self.ema.load_state_dict(ckpt_io.read_tensors(path, "ema.safetensors", meta))
+                self.ema.load_state_dict(ckpt_io.read_weights(path, "ema.safetensors", meta))
             else:  # a checkpoint written without EMA: start the average from the restored weights
                 for n, m in self.ema.modules.items():
                     m.load_state_dict(self.ctx.bare[n].state_dict())

@@ -431,8 +431,14 @@ class Trainer:
             else:
                 self._start_new_run()
         self.previewer.prepare()
-        with SignalGuard(say=self._say) as signals:
-            step, stopped_by = self._loop(start, signals)
+        try:
+            with SignalGuard(say=self._say) as signals:
+                step, stopped_by = self._loop(start, signals)
+        except OSError as exc:  # metrics.jsonl, config.json... (checkpoints say it themselves)
+            if not ckpt_io.is_disk_full(exc):
+                raise
+            raise TrainingError(f"no space left on device writing {exc.filename or self.run_dir}."
+                                f" {self.checkpointer.last_good_message()}") from None
         self.rt.barrier()
         status = "interrupted" if stopped_by else "finished"
         return TrainResult(self.run_dir, step, status, signal=stopped_by or None, checkpoint=self.checkpointer.last)
