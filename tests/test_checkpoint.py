@@ -272,3 +272,21 @@ def test_resume_refuses_a_nan_checkpoint_and_names_the_last_finite_one(run, tmp_
     with pytest.raises(VidsynthError, match=r"step_00000002 is unusable: ema.safetensors holds non-finite values "
                                             r"\(generator.fc.weight\); the last good checkpoint is .*step_00000001$"):
         train_tiny(tmp_path, tiny_registry, steps=4, preset="ema", resume=True)
+
+
+@pytest.mark.parametrize("entry", ["../../config.json", "/etc/hostname", "model.safetensors"], ids=["dotdot", "absolute", "link"])
+def test_a_meta_json_entry_outside_its_checkpoint_is_refused_in_one_line(run, tmp_path, entry):
+    ckpt = run / "checkpoints" / "step_00000002"
+    meta = json.loads((ckpt / "meta.json").read_text())
+    if entry == "model.safetensors":  # a listed file that is a symlink out of the run
+        (tmp_path / "elsewhere.safetensors").write_bytes((ckpt / entry).read_bytes())
+        (ckpt / entry).unlink()
+        (ckpt / entry).symlink_to(tmp_path / "elsewhere.safetensors")
+    else:
+        meta["files"][entry] = {"sha256": "0" * 64, "bytes": 1}
+        (ckpt / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(VidsynthError) as info:
+        ckpt_io.load_run(run)
+    message = str(info.value)
+    assert message.startswith(f"{ckpt / 'meta.json'}: entry files[{entry!r}] ") and "\n" not in message
+    assert "refusing to use it" in message

@@ -321,13 +321,35 @@ def read_checkpoint_meta(ckpt: Path) -> dict[str, Any]:
         raise VidsynthError(f"{ckpt} is not a complete checkpoint (no {MARKER})") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise VidsynthError(f"checkpoint {ckpt} is corrupt: {MARKER} is not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise VidsynthError(f"checkpoint {ckpt} is corrupt: {MARKER} is not a JSON object")
     fmt = meta.get("format", 1)
     if not isinstance(fmt, int) or fmt > FORMAT_VERSION:
         raise VidsynthError(
             f"checkpoint {ckpt} was written by vidsynth {meta.get('vidsynth_version', '?')} (format {fmt});"
             f" this vidsynth {__version__} reads format {FORMAT_VERSION}: upgrade vidsynth to load it"
         )
+    files = meta.get("files", {})
+    if not isinstance(files, dict):
+        raise VidsynthError(f"checkpoint {ckpt} is corrupt: {MARKER} has no table of files")
+    for name in files:
+        check_inside(ckpt, name, source=f"{ckpt / MARKER}", entry=f"files[{name!r}]")
     return meta
+
+
+def check_inside(folder: Path, relative: str, *, source: str, entry: str) -> Path:
+    """``folder / relative``, when it stays inside ``folder`` once resolved (links followed); else a one-line
+    error naming the file it was read from and the entry. Every path read from a run's JSON files goes
+    through here: a crafted ``../`` or absolute entry must never make vidsynth read or write elsewhere."""
+    if not isinstance(relative, str) or not relative or Path(relative).is_absolute():
+        raise VidsynthError(f"{source}: entry {entry} is not a path inside {folder}; refusing to use it")
+    root = Path(folder).resolve()
+    path = Path(folder) / relative
+    try:
+        path.resolve().relative_to(root)
+    except ValueError:
+        raise VidsynthError(f"{source}: entry {entry} points outside {folder}; refusing to use it") from None
+    return path
 
 
 def _verified(ckpt: Path, name: str, meta: dict[str, Any]) -> Path:
