@@ -290,3 +290,17 @@ def test_a_meta_json_entry_outside_its_checkpoint_is_refused_in_one_line(run, tm
     message = str(info.value)
     assert message.startswith(f"{ckpt / 'meta.json'}: entry files[{entry!r}] ") and "\n" not in message
     assert "refusing to use it" in message
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_every_file_of_a_checkpoint_has_the_permissions_the_umask_gives(tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        ckpt = ckpt_io.save_checkpoint(tmp_path, 1, {"m": torch.nn.Linear(2, 2)}, plugin_name="tiny", ema={"m.w": torch.ones(1)},
+                                       trainer_state={"batches_per_epoch": 1})
+    finally:
+        os.umask(previous)
+    assert ckpt.stat().st_mode & 0o777 == 0o777 & ~umask
+    modes = {p.name: p.stat().st_mode & 0o777 for p in ckpt.iterdir()}
+    assert modes == dict.fromkeys(["model.safetensors", "ema.safetensors", "trainer.safetensors", "trainer.json", "meta.json"],
+                                  0o666 & ~umask)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -104,3 +105,46 @@ def test_a_run_that_cannot_start_leaves_no_empty_run_directory(tmp_path, env):
     result = run_vidsynth(["train", "tiny", "builtin:tiny-squares", "--batch-size", "64", *FAST], env=env, cwd=tmp_path)
     assert result.returncode == 1 and "the dataset has 32 clips, fewer than one batch of 64" in result.stderr
     assert list((tmp_path / "runs").iterdir()) == []
+
+
+RANDOM_PLUGIN = '''
+"""tiny, plus a loss drawn from python's global ``random``: it resumes exactly only if the RNG state does."""
+import random
+
+import vidsynth
+from vidsynth_tiny import TinyGAN
+
+
+class RandomTiny(TinyGAN):
+    name = "tiny-random"
+
+    def train_step(self, ctx, video):
+        losses = super().train_step(ctx, video)
+        losses["draw"] = random.random()
+        return losses
+
+
+@vidsynth.hookimpl
+def register_models(register):
+    register(RandomTiny())
+'''
+
+
+def test_a_plugin_drawing_from_python_random_resumes_exactly(tmp_path, env):
+    """In a fresh process `import rich` (the progress display) draws from python's `random`; it used to do
+    so after the checkpoint's RNG states were put back, so the resumed steps drew other numbers."""
+    from fake_dist import make_distribution
+
+    site = make_distribution(tmp_path / "random-site", "tiny_random", {"tiny_random": RANDOM_PLUGIN},
+                             {"tiny-random": "tiny_random"})
+    env = dict(env, PYTHONPATH=f"{site}{os.pathsep}{env['PYTHONPATH']}", VIDSYNTH_PLUGINS=f"{env['VIDSYNTH_PLUGINS']},tiny-random")
+    common = ["train", "tiny-random", "builtin:tiny-squares", "--log-every", "1", "--checkpoint-every", "2", *FAST]
+    for args in (["--run-dir", "straight", "--steps", "4"], ["--run-dir", "resumed", "--steps", "2"],
+                 ["--resume", "resumed", "--steps", "4"]):
+        result = run_vidsynth([*common, *args], env=env, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+
+    def logged(run):
+        return [json.loads(line)["losses"] for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+
+    assert len(logged("resumed")) == 4 and logged("resumed") == logged("straight")

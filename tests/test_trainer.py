@@ -222,3 +222,11 @@ def test_reusing_the_folder_of_a_run_killed_before_its_first_checkpoint_points_a
     with pytest.raises(VidsynthError, match="stopped before its first checkpoint; continue it from step 0 with its saved"
                                             " config with --resume"):
         ckpt_io.new_run_dir("tiny", tmp_path, run_dir=tmp_path / "run")
+
+
+def test_each_metrics_line_says_how_many_steps_it_averages(tmp_path, tiny_registry):
+    """Resumed from step 3 with --log-every 2, the line of step 4 averages one step only: it says so."""
+    train_tiny(tmp_path, tiny_registry, steps=3, log_every=2)
+    train_tiny(tmp_path, tiny_registry, steps=6, log_every=2, resume=True)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["steps_averaged"]) for r in records] == [(2, 2), (3, 1), (4, 1), (6, 2)]

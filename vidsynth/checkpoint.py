@@ -256,6 +256,7 @@ def save_checkpoint(
         }
         (stage / MARKER).write_text(json.dumps(meta, indent=2) + "\n")
         _fsync_file(stage / MARKER)
+        _follow_umask(stage)
         _fsync_dir(stage)
         os.replace(stage, final)  # the checkpoint appears whole, or not at all
         _fsync_dir(root)
@@ -281,6 +282,22 @@ def _remove_entry(path: Path) -> None:
     if marker.is_file() or marker.is_symlink():
         marker.unlink()
     shutil.rmtree(path, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _follow_umask(folder: Path) -> None:
+    """One permission policy for a whole run directory: what the user's umask gives any new file (0644 and
+    0755 with the usual umask 022). The staging folder comes from ``mkdtemp`` (0700) and safetensors writes
+    0600 files; without this a checkpoint would be private while meta.json and the rest of the run were not."""
+    mask = _umask()
+    os.chmod(folder, 0o777 & ~mask)
+    for child in folder.iterdir():
+        os.chmod(child, 0o666 & ~mask)
 
 
 def prune_checkpoints(run_dir: str | Path, keep: int) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vidsynth import checkpoint as ckpt_io
+from vidsynth.errors import VidsynthError
 
 if TYPE_CHECKING:
     from vidsynth.trainer import TrainContext
@@ -31,6 +32,7 @@ class Checkpointer:
         self.keep = keep
         self.last: Path | None = None  # the newest checkpoint written or restored by this run
         self.last_step = -1  # its step (-1: none yet)
+        self._rng: tuple[dict[str, Any], dict[str, Any]] | None = None  # restored RNG states, not yet applied
 
     # -- saving ----------------------------------------------------------------------------------
     def save(self, step: int, *, last_step: bool = False) -> Path | None:
@@ -84,7 +86,8 @@ class Checkpointer:
 
     # -- restoring -------------------------------------------------------------------------------
     def restore(self) -> int:
-        """Load the newest complete checkpoint into the modules, EMA, optimizers, scalers and RNGs.
+        """Load the newest complete checkpoint into the modules, EMA, optimizers and scalers; its RNG states
+        are put back by ``restore_rng``, which the trainer calls last, once everything is imported and set up.
 
         Returns its step; 0 when the run has no checkpoint yet (it stopped before its first save: it then
         starts again from step 0, with the config saved in its config.json).
@@ -122,6 +125,18 @@ class Checkpointer:
         for name, scaler in self.ctx.scalers.items():
             if name in state.scalers:
                 scaler.load_state_dict(state.scalers[name])
-        ckpt_io.set_rng_state(tensors, state.rng[str(rt.rank)], f"rank{rt.rank}.")
+        if str(rt.rank) not in state.rng:
+            raise VidsynthError(f"checkpoint {path} is corrupt: {ckpt_io.TrainState.FILE} has no RNG state of process {rt.rank}")
+        self._rng = (tensors, state.rng[str(rt.rank)])
         self.last, self.last_step = path, state.step
         return state.step
+
+    def restore_rng(self) -> None:
+        """Put back the restored RNG states of python, numpy and torch (nothing when nothing was restored).
+
+        Last, because importing a module may draw from the global RNGs (``import rich`` draws from python's
+        ``random``): a draw between restoring and the first step would make the resumed run differ."""
+        if self._rng is not None:
+            tensors, info = self._rng
+            ckpt_io.set_rng_state(tensors, info, f"rank{self.ctx.runtime.rank}.")
+            self._rng = None

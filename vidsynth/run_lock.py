@@ -90,7 +90,7 @@ class RunLock:
     def acquire(self) -> str | None:
         if self._fd is not None:
             return None
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)  # the umask decides, as for every file of a run
         try:
             note = self._lock(fd)
             self._write(fd)

@@ -106,6 +106,9 @@ class RunLog:
             "elapsed": round(self.elapsed_before + time.perf_counter() - self.started, 3),  # summed over resumes
             "epoch": (step - 1) // self.bpe,
             "losses": window.means(),
+            # usually --log-every; fewer in the first line after a resume from a step between two lines
+            # and in the last line of a run stopped (or ending) between two
+            "steps_averaged": window.steps,
             "lr": lr,
             "clips_per_s": window.steps * self.clips_per_step / seconds,
         }

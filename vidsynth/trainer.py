@@ -431,6 +431,9 @@ class Trainer:
             else:
                 self._start_new_run()
         self.previewer.prepare()
+        with self.rt.fork_rng():  # what the loop imports on its way must not draw from the run's RNGs
+            _import_loop_modules(self.rt.is_main)
+        self.checkpointer.restore_rng()  # the very last thing before the first step
         try:
             with SignalGuard(say=self._say) as signals:
                 step, stopped_by = self._loop(start, signals)
@@ -530,6 +533,19 @@ class Trainer:
             f"step {step}: loss {name!r} is {value}{where}; training stopped. {self.checkpointer.last_good_message()}"
             " Try a lower learning rate (--set lr=...) or fp32 (--precision fp32)."
         )
+
+
+def _import_loop_modules(main: bool) -> None:
+    """Import now what the loop imports later (the bar, previews, plots): ``import rich`` draws from python's
+    ``random``, and a draw at a step that depends on where a run was resumed would break exact resume."""
+    import vidsynth.generate  # noqa: F401
+    import vidsynth.io  # noqa: F401
+
+    if main:
+        import rich.console  # noqa: F401
+        import rich.progress  # noqa: F401
+
+        import vidsynth.plotting  # noqa: F401
 
 
 def _as_floats(losses: Any, plugin_name: str) -> dict[str, float]:
