@@ -148,3 +148,27 @@ def test_a_plugin_drawing_from_python_random_resumes_exactly(tmp_path, env):
         return [json.loads(line)["losses"] for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
 
     assert len(logged("resumed")) == 4 and logged("resumed") == logged("straight")
+
+
+def test_resume_finds_the_runs_data_from_any_working_directory(tmp_path, monkeypatch):
+    from vidsynth.cli.train_cmd import run_data_source, stored_data_source
+
+    run, data = tmp_path / "runs" / "r", tmp_path / "runs" / "r" / "clips"
+    data.mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(tmp_path / "runs")
+    assert stored_data_source("r/clips") == str(data) and stored_data_source("builtin:x?n=1") == "builtin:x?n=1"
+    monkeypatch.chdir(elsewhere)
+    assert run_data_source({"data": {"source": str(data)}}, run) == str(data)  # stored absolute
+    assert run_data_source({"data": {"source": "clips"}}, run) == str(run / "clips")  # relative to the run dir
+    assert run_data_source({"data": {"source": "builtin:tiny-squares"}}, run) == "builtin:tiny-squares"
+
+
+def test_resume_with_the_runs_data_gone_names_where_the_path_came_from(tmp_path, env):
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"plugin": "tiny", "config": {}, "format": 1, "data": {"source": "data/"}}))
+    result = run_vidsynth(["train", "tiny", "--resume", str(run)], env=env, cwd=tmp_path)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert f"the run's data path data/ (from {run / 'config.json'}) does not exist; pass DATA to train on another copy" in result.stderr

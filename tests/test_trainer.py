@@ -230,3 +230,26 @@ def test_each_metrics_line_says_how_many_steps_it_averages(tmp_path, tiny_regist
     train_tiny(tmp_path, tiny_registry, steps=6, log_every=2, resume=True)
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [(r["step"], r["steps_averaged"]) for r in records] == [(2, 2), (3, 1), (4, 1), (6, 2)]
+
+
+def test_loss_png_draws_a_plugins_schedules_apart_from_its_losses(tmp_path, tiny_registry, monkeypatch):
+    """A plugin names the logged values that are schedules (cvae: the KL weight `beta`); they get a panel of
+    their own in loss.png instead of being drawn as a loss."""
+    from vidsynth import plotting
+
+    drawn = []
+    original = plotting.loss_figure
+    monkeypatch.setattr(plotting, "loss_figure", lambda *a, **k: drawn.append(original(*a, **k)) or drawn[-1])
+    base = tiny_registry.model("tiny")
+
+    class Scheduled(type(base)):
+        schedule_keys = ("g_loss",)  # stands for a schedule here
+
+    config = build_config(Scheduled(), None, None, [], steps=2)
+    with Runtime(device="cpu", seed=0) as rt:
+        train(Scheduled(), config, TinyClips(8), runtime=rt, run_dir=tmp_path / "run",
+              options=TrainOptions(preview_every=0, log_every=1, quiet=True))
+    losses_ax, schedule_ax = drawn[-1].axes
+    assert [line.get_label() for line in losses_ax.lines] == ["d_loss"]
+    assert [line.get_label() for line in schedule_ax.lines] == ["g_loss"] and schedule_ax.get_ylabel() == "schedule"
+    assert (tmp_path / "run" / "loss.png").read_bytes()[:4] == b"\x89PNG"

@@ -33,15 +33,22 @@ class Progress:
         if self.console.is_terminal and not quiet:
             from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
             from rich.progress import Progress as Bar
+            from rich.table import Column
 
+            def keep() -> Column:  # never wrapped; the table takes its width from the elastic columns first
+                return Column(no_wrap=True)
+
+            # On a narrow terminal the losses shrink first (cut with an ellipsis), then the bar: the step,
+            # the ETA and the speed stay whole at 80 columns.
             self.bar = Bar(
-                TextColumn(f"[bold]{name}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}"),
-                TimeRemainingColumn(),
-                TextColumn("{task.fields[losses]}"),
+                TextColumn(f"[bold]{name}", table_column=keep()),
+                BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=5, no_wrap=True)),
+                MofNCompleteColumn(table_column=keep()),
+                TimeRemainingColumn(table_column=keep()),
+                TextColumn("{task.fields[rate]}", table_column=keep()),
+                TextColumn("{task.fields[losses]}", table_column=Column(ratio=3, no_wrap=True, overflow="ellipsis")),
                 console=self.console,
+                expand=True,
             )
             self.task = self.bar.add_task("train", total=total, completed=start, rate="", losses="")
             self.bar.start()

@@ -50,13 +50,15 @@ class RunLog:
     """
 
     def __init__(self, run_dir: str | Path, *, every: int, batches_per_epoch: int, clips_per_step: int,
-                 writer: bool = True, title: str = "", warn: Callable[[str], None] = _stderr) -> None:
+                 writer: bool = True, title: str = "", schedule_keys: tuple[str, ...] = (),
+                 warn: Callable[[str], None] = _stderr) -> None:
         self.run_dir = Path(run_dir)
         self.every = every
         self.bpe = batches_per_epoch
         self.clips_per_step = clips_per_step
         self.writer = writer
         self.title = title
+        self.schedule_keys = tuple(schedule_keys)  # logged values that are not losses: their own panel in loss.png
         self.warn = warn
         self.history: list[dict[str, Any]] = []
         self.elapsed_before = 0.0  # training time of earlier sessions of this run (from the last kept line)
@@ -124,6 +126,6 @@ class RunLog:
         from vidsynth.plotting import plot_losses
 
         try:
-            plot_losses(self.history, self.run_dir / PLOT_FILE, title=self.title)
+            plot_losses(self.history, self.run_dir / PLOT_FILE, title=self.title, schedules=self.schedule_keys)
         except Exception as exc:  # noqa: BLE001 - a plot must never stop training
             self.warn(f"warning: could not draw {PLOT_FILE}: {exc}")

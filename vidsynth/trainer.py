@@ -274,7 +274,8 @@ class Trainer:
                                          every=self.opts.checkpoint_every, keep=self.opts.keep)
         clips_per_step = self.config.batch_size * runtime.world_size
         self.log = RunLog(self.run_dir, every=self.opts.log_every, batches_per_epoch=self.bpe, clips_per_step=clips_per_step,
-                          writer=runtime.is_main, title=f"{plugin.name} ({self.run_dir.name})", warn=self._say)
+                          writer=runtime.is_main, title=f"{plugin.name} ({self.run_dir.name})", warn=self._say,
+                          schedule_keys=tuple(getattr(plugin, "schedule_keys", ())))  # plugins written before it lack it
         self.previewer = Previewer(self.run_dir, plugin, self.config, runtime, every=self.opts.preview_every,
                                    count=self.opts.preview_count, dataset=dataset, clips=preview_clips, warn=self._say)
 

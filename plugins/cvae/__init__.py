@@ -179,6 +179,7 @@ class CVAE(ModelPlugin):
     description = "Conditional VAE in-betweening: first + last frame -> video (3D convs, seed 001)"
     paper = PAPER
     ema_modules = ("model",)
+    schedule_keys = ("beta",)  # the KL weight of the warm-up: plotted apart from the losses
     sample_options = {"temperature": (float, 1.0, "scale of z ~ N(0, I); 0 is the same as --mean")}
 
     def check_config(self, config: ModelConfig) -> None:
