@@ -6,6 +6,7 @@ A run directory (default ``runs/<plugin>-<YYYYmmdd-HHMMSS>``; an existing direct
       config.json                  plugin, preset, full config, data, trainer and runtime settings, version
       metrics.jsonl                one JSON line per logged step (written by the trainer)
       loss.png                     loss curves, refreshed as training goes
+      train.lock                   the process training the run now (vidsynth.run_lock); empty when none
       previews/step_00000100.mp4   preview grids (and .gif) from fixed noise and fixed conditions
       checkpoints/step_00000100/
         model.safetensors          weights of every module, keys "<module>.<param>"
@@ -18,6 +19,11 @@ A checkpoint is written into a hidden staging folder, every file fsynced, ``meta
 the folder renamed into place (the pattern of torchtitan's checkpointer). A folder without ``meta.json`` is
 ignored, so a process killed while writing leaves the previous checkpoint as the newest one, and the sha256
 sums catch a file truncated or changed afterwards. Loading reads only JSON and safetensors: no pickle.
+
+What a run's JSON names is never trusted as a path: the files listed in ``meta.json`` must lie inside
+their checkpoint folder (``check_inside``); ``trainer.json`` holds no paths; the one path in
+``config.json``, the data source, is only ever opened for reading. Deleting (pruning, cleanup) never
+follows a symlink. Files and folders get the permissions the umask gives (one policy for the whole run).
 """
 
 from __future__ import annotations

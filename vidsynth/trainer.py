@@ -395,6 +395,11 @@ class Trainer:
         lock = self._lock_run_dir()
         try:
             return self._run()
+        except OSError as exc:  # metrics.jsonl, config.json, previews... (checkpoints say it themselves)
+            if not ckpt_io.is_disk_full(exc):
+                raise
+            raise TrainingError(f"no space left on device writing {exc.filename or self.run_dir}."
+                                f" {self.checkpointer.last_good_message()}") from None
         finally:
             if lock is not None:
                 lock.release()
@@ -435,14 +440,8 @@ class Trainer:
         with self.rt.fork_rng():  # what the loop imports on its way must not draw from the run's RNGs
             _import_loop_modules(self.rt.is_main)
         self.checkpointer.restore_rng()  # the very last thing before the first step
-        try:
-            with SignalGuard(say=self._say) as signals:
-                step, stopped_by = self._loop(start, signals)
-        except OSError as exc:  # metrics.jsonl, config.json... (checkpoints say it themselves)
-            if not ckpt_io.is_disk_full(exc):
-                raise
-            raise TrainingError(f"no space left on device writing {exc.filename or self.run_dir}."
-                                f" {self.checkpointer.last_good_message()}") from None
+        with SignalGuard(say=self._say) as signals:
+            step, stopped_by = self._loop(start, signals)
         self.rt.barrier()
         status = "interrupted" if stopped_by else "finished"
         return TrainResult(self.run_dir, step, status, signal=stopped_by or None, checkpoint=self.checkpointer.last)

@@ -28,7 +28,7 @@ def train(
     deterministic: bool = typer.Option(False, "--deterministic", help="Deterministic kernels only (slower; errors on ops without one)."),
     channels_last: bool = typer.Option(False, "--channels-last", help="channels_last_3d memory format (can be faster on GPU)."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Directory of this run (default runs/PLUGIN-YYYYmmdd-HHMMSS; must be new)."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run directory exactly where its last checkpoint left off."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run directory exactly where its last checkpoint left off (from step 0 if it has none yet)."),
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Save a checkpoint every N steps (also at the end and on Ctrl-C)."),
     keep: int = typer.Option(3, "--keep", help="Keep the newest K checkpoints."),
     preview_every: int = typer.Option(500, "--preview-every", help="Write a preview grid (mp4 + GIF) every N steps; 0 turns previews off."),
