@@ -234,7 +234,8 @@ class Trainer:
 
     The trainer checks the inputs, builds the model and the components that each own one job (the
     ``Checkpointer``, the ``RunLog``, the ``Previewer``, the ``Progress`` display and the ``SignalGuard``),
-    and runs the loop, which reads as the steps it takes.
+    holds the run directory's ``RunLock`` while it trains, and runs the loop, which reads as the steps it
+    takes.
     """
 
     def __init__(
