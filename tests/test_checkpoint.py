@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -179,3 +180,127 @@ def test_sigkill_while_writing_a_checkpoint_leaves_the_previous_one(tmp_path, ti
     result = train_tiny(tmp_path, tiny_registry, run="killed", steps=3, resume=True, dataset=TinyClips(32))
     assert result.step == 3
     assert sorted(p.name for p in checkpoints.iterdir()) == ["step_00000002", "step_00000003"]
+
+
+def outside_folder(tmp_path, marker=True):
+    """A folder outside the run that looks like a checkpoint (with meta.json unless ``marker`` is False)."""
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"precious")
+    if marker:
+        (folder / "meta.json").write_text("{}")
+    return folder
+
+
+def test_pruning_never_deletes_through_a_symlinked_checkpoint(run, tmp_path):
+    outside = outside_folder(tmp_path)
+    (run / "checkpoints" / "step_00000000").symlink_to(outside, target_is_directory=True)
+    ckpt_io.prune_checkpoints(run, keep=1)
+    assert sorted(p.name for p in outside.iterdir()) == ["meta.json", "model.safetensors"]  # the target is untouched
+    assert not (run / "checkpoints" / "step_00000000").is_symlink()  # the link itself is gone
+    assert [step for step, _ in ckpt_io.list_checkpoints(run)] == [2]
+
+
+def test_cleanup_and_saving_never_delete_through_a_symlink(run, tmp_path):
+    outside = outside_folder(tmp_path, marker=False)  # no meta.json: looks like a half-written checkpoint
+    link = run / "checkpoints" / "step_00000003"
+    link.symlink_to(outside, target_is_directory=True)
+    ckpt_io.remove_stale_staging(run)
+    assert not link.is_symlink() and (outside / "model.safetensors").read_bytes() == b"precious"
+    link.symlink_to(outside, target_is_directory=True)
+    ckpt_io.save_checkpoint(run, 3, ckpt_io.load_run(run).modules, plugin_name="tiny")  # replaces the link
+    assert not link.is_symlink() and (link / "meta.json").is_file()
+    assert sorted(p.name for p in outside.iterdir()) == ["model.safetensors"]
+
+
+DISK_FULL = {
+    # what safetensors raises on a full disk: the OS error is only in its text
+    "safetensors": ("safetensors.torch.save_file",
+                    'Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space left on device" })'),
+    "trainer.json": ("vidsynth.checkpoint.TrainState.write", None),
+    "metrics.jsonl": ("vidsynth.run_log.open", None),
+}
+
+
+@pytest.mark.parametrize("where", DISK_FULL)
+def test_a_full_disk_names_the_last_good_checkpoint_which_stays_intact(run, tmp_path, tiny_registry, monkeypatch, where):
+    from safetensors import SafetensorError
+
+    target, text = DISK_FULL[where]
+
+    def full(*args, **kwargs):
+        if text is not None:
+            raise SafetensorError(text)
+        raise OSError(errno.ENOSPC, "No space left on device", str(run / where))
+
+    monkeypatch.setattr(target, full, raising=False)
+    with pytest.raises(VidsynthError) as info:
+        train_tiny(tmp_path, tiny_registry, steps=4, preset="ema", resume=True, checkpoint_every=1)
+    message = str(info.value)
+    assert message.startswith("no space left on device writing ") and "\n" not in message
+    assert str(run / "checkpoints" / "step_00000002") in message
+    monkeypatch.undo()
+    assert [step for step, _ in ckpt_io.list_checkpoints(run)] == [1, 2]
+    assert not list((run / "checkpoints").glob(".step_*"))  # no staging folder left behind
+    assert ckpt_io.load_run(run).step == 2
+
+
+def poison(ckpt, name="model.safetensors", key="generator.fc.weight"):
+    """Put a NaN into one tensor of a checkpoint and re-seal its meta.json (as a buggy writer would have)."""
+    from safetensors.torch import save_file
+
+    tensors = ckpt_io.read_tensors(ckpt, name)
+    tensors[key] = tensors[key].clone()
+    tensors[key][0, 0] = float("nan")
+    save_file(tensors, str(ckpt / name))
+    meta = json.loads((ckpt / "meta.json").read_text())
+    meta["files"][name] = {"sha256": ckpt_io._sha256(ckpt / name), "bytes": (ckpt / name).stat().st_size}
+    (ckpt / "meta.json").write_text(json.dumps(meta))
+
+
+def test_a_checkpoint_holding_nan_weights_is_refused_on_load(run):
+    poison(run / "checkpoints" / "step_00000002")
+    with pytest.raises(VidsynthError, match=r"step_00000002 is unusable: model.safetensors holds non-finite values "
+                                            r"\(generator.fc.weight\); the last good checkpoint is .*step_00000001$"):
+        ckpt_io.load_run(run)
+
+
+def test_resume_refuses_a_nan_checkpoint_and_names_the_last_finite_one(run, tmp_path, tiny_registry):
+    """(Before, it loaded, and the NaN guard of the resumed run then called it "the last good checkpoint".)"""
+    poison(run / "checkpoints" / "step_00000002", "ema.safetensors")
+    assert ckpt_io.last_good_checkpoint(run) == run / "checkpoints" / "step_00000001"
+    with pytest.raises(VidsynthError, match=r"step_00000002 is unusable: ema.safetensors holds non-finite values "
+                                            r"\(generator.fc.weight\); the last good checkpoint is .*step_00000001$"):
+        train_tiny(tmp_path, tiny_registry, steps=4, preset="ema", resume=True)
+
+
+@pytest.mark.parametrize("entry", ["../../config.json", "/etc/hostname", "model.safetensors"], ids=["dotdot", "absolute", "link"])
+def test_a_meta_json_entry_outside_its_checkpoint_is_refused_in_one_line(run, tmp_path, entry):
+    ckpt = run / "checkpoints" / "step_00000002"
+    meta = json.loads((ckpt / "meta.json").read_text())
+    if entry == "model.safetensors":  # a listed file that is a symlink out of the run
+        (tmp_path / "elsewhere.safetensors").write_bytes((ckpt / entry).read_bytes())
+        (ckpt / entry).unlink()
+        (ckpt / entry).symlink_to(tmp_path / "elsewhere.safetensors")
+    else:
+        meta["files"][entry] = {"sha256": "0" * 64, "bytes": 1}
+        (ckpt / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(VidsynthError) as info:
+        ckpt_io.load_run(run)
+    message = str(info.value)
+    assert message.startswith(f"{ckpt / 'meta.json'}: entry files[{entry!r}] ") and "\n" not in message
+    assert "refusing to use it" in message
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_every_file_of_a_checkpoint_has_the_permissions_the_umask_gives(tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        ckpt = ckpt_io.save_checkpoint(tmp_path, 1, {"m": torch.nn.Linear(2, 2)}, plugin_name="tiny", ema={"m.w": torch.ones(1)},
+                                       trainer_state={"batches_per_epoch": 1})
+    finally:
+        os.umask(previous)
+    assert ckpt.stat().st_mode & 0o777 == 0o777 & ~umask
+    modes = {p.name: p.stat().st_mode & 0o777 for p in ckpt.iterdir()}
+    assert modes == dict.fromkeys(["model.safetensors", "ema.safetensors", "trainer.safetensors", "trainer.json", "meta.json"],
+                                  0o666 & ~umask)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -104,3 +105,70 @@ def test_a_run_that_cannot_start_leaves_no_empty_run_directory(tmp_path, env):
     result = run_vidsynth(["train", "tiny", "builtin:tiny-squares", "--batch-size", "64", *FAST], env=env, cwd=tmp_path)
     assert result.returncode == 1 and "the dataset has 32 clips, fewer than one batch of 64" in result.stderr
     assert list((tmp_path / "runs").iterdir()) == []
+
+
+RANDOM_PLUGIN = '''
+"""tiny, plus a loss drawn from python's global ``random``: it resumes exactly only if the RNG state does."""
+import random
+
+import vidsynth
+from vidsynth_tiny import TinyGAN
+
+
+class RandomTiny(TinyGAN):
+    name = "tiny-random"
+
+    def train_step(self, ctx, video):
+        losses = super().train_step(ctx, video)
+        losses["draw"] = random.random()
+        return losses
+
+
+@vidsynth.hookimpl
+def register_models(register):
+    register(RandomTiny())
+'''
+
+
+def test_a_plugin_drawing_from_python_random_resumes_exactly(tmp_path, env):
+    """In a fresh process `import rich` (the progress display) draws from python's `random`; it used to do
+    so after the checkpoint's RNG states were put back, so the resumed steps drew other numbers."""
+    from fake_dist import make_distribution
+
+    site = make_distribution(tmp_path / "random-site", "tiny_random", {"tiny_random": RANDOM_PLUGIN},
+                             {"tiny-random": "tiny_random"})
+    env = dict(env, PYTHONPATH=f"{site}{os.pathsep}{env['PYTHONPATH']}", VIDSYNTH_PLUGINS=f"{env['VIDSYNTH_PLUGINS']},tiny-random")
+    common = ["train", "tiny-random", "builtin:tiny-squares", "--log-every", "1", "--checkpoint-every", "2", *FAST]
+    for args in (["--run-dir", "straight", "--steps", "4"], ["--run-dir", "resumed", "--steps", "2"],
+                 ["--resume", "resumed", "--steps", "4"]):
+        result = run_vidsynth([*common, *args], env=env, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+
+    def logged(run):
+        return [json.loads(line)["losses"] for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+
+    assert len(logged("resumed")) == 4 and logged("resumed") == logged("straight")
+
+
+def test_resume_finds_the_runs_data_from_any_working_directory(tmp_path, monkeypatch):
+    from vidsynth.cli.train_cmd import run_data_source, stored_data_source
+
+    run, data = tmp_path / "runs" / "r", tmp_path / "runs" / "r" / "clips"
+    data.mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(tmp_path / "runs")
+    assert stored_data_source("r/clips") == str(data) and stored_data_source("builtin:x?n=1") == "builtin:x?n=1"
+    monkeypatch.chdir(elsewhere)
+    assert run_data_source({"data": {"source": str(data)}}, run) == str(data)  # stored absolute
+    assert run_data_source({"data": {"source": "clips"}}, run) == str(run / "clips")  # relative to the run dir
+    assert run_data_source({"data": {"source": "builtin:tiny-squares"}}, run) == "builtin:tiny-squares"
+
+
+def test_resume_with_the_runs_data_gone_names_where_the_path_came_from(tmp_path, env):
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"plugin": "tiny", "config": {}, "format": 1, "data": {"source": "data/"}}))
+    result = run_vidsynth(["train", "tiny", "--resume", str(run)], env=env, cwd=tmp_path)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert f"the run's data path data/ (from {run / 'config.json'}) does not exist; pass DATA to train on another copy" in result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 
 import av
@@ -12,7 +13,7 @@ import torch
 
 from tiny_plugin import TinyClips, tiny_registry, train_tiny  # noqa: F401 - tiny_registry is a fixture
 from vidsynth import checkpoint as ckpt_io
-from vidsynth.errors import ConfigError
+from vidsynth.errors import ConfigError, VidsynthError
 from vidsynth.runtime import Runtime
 from vidsynth.trainer import TrainingError, TrainOptions, build_config, epoch_indices, parse_sets, train
 
@@ -201,3 +202,54 @@ def test_a_signal_finishes_the_step_saves_and_reports_it(tmp_path, tiny_registry
     assert result.checkpoint == tmp_path / "run" / "checkpoints" / "step_00000003"
     assert ckpt_io.load_run(tmp_path / "run").step == 3
     assert signal.getsignal(sig) == previous  # the trainer's handlers are gone again
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_0_with_its_config(tmp_path, tiny_registry, capsys):
+    train_tiny(tmp_path, tiny_registry, run="straight", steps=3, preset="wide")
+    train_tiny(tmp_path, tiny_registry, run="killed", steps=3, preset="wide")
+    run = tmp_path / "killed"
+    shutil.rmtree(run / "checkpoints")  # as if killed before its first save: config.json and a metrics line
+    result = train_tiny(tmp_path, tiny_registry, run="killed", steps=3, preset="wide", resume=True)
+    assert (result.status, result.step) == ("finished", 3)
+    assert f"run {run} has no checkpoint yet (it stopped before its first save): training it again from step 0" \
+        in capsys.readouterr().err
+    assert losses(run) == losses(tmp_path / "straight")  # one line per step, the same as a run never killed
+
+
+def test_reusing_the_folder_of_a_run_killed_before_its_first_checkpoint_points_at_resume(tmp_path, tiny_registry):
+    train_tiny(tmp_path, tiny_registry, steps=1)
+    shutil.rmtree(tmp_path / "run" / "checkpoints")
+    with pytest.raises(VidsynthError, match="stopped before its first checkpoint; continue it from step 0 with its saved"
+                                            " config with --resume"):
+        ckpt_io.new_run_dir("tiny", tmp_path, run_dir=tmp_path / "run")
+
+
+def test_each_metrics_line_says_how_many_steps_it_averages(tmp_path, tiny_registry):
+    """Resumed from step 3 with --log-every 2, the line of step 4 averages one step only: it says so."""
+    train_tiny(tmp_path, tiny_registry, steps=3, log_every=2)
+    train_tiny(tmp_path, tiny_registry, steps=6, log_every=2, resume=True)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["steps_averaged"]) for r in records] == [(2, 2), (3, 1), (4, 1), (6, 2)]
+
+
+def test_loss_png_draws_a_plugins_schedules_apart_from_its_losses(tmp_path, tiny_registry, monkeypatch):
+    """A plugin names the logged values that are schedules (cvae: the KL weight `beta`); they get a panel of
+    their own in loss.png instead of being drawn as a loss."""
+    from vidsynth import plotting
+
+    drawn = []
+    original = plotting.loss_figure
+    monkeypatch.setattr(plotting, "loss_figure", lambda *a, **k: drawn.append(original(*a, **k)) or drawn[-1])
+    base = tiny_registry.model("tiny")
+
+    class Scheduled(type(base)):
+        schedule_keys = ("g_loss",)  # stands for a schedule here
+
+    config = build_config(Scheduled(), None, None, [], steps=2)
+    with Runtime(device="cpu", seed=0) as rt:
+        train(Scheduled(), config, TinyClips(8), runtime=rt, run_dir=tmp_path / "run",
+              options=TrainOptions(preview_every=0, log_every=1, quiet=True))
+    losses_ax, schedule_ax = drawn[-1].axes
+    assert [line.get_label() for line in losses_ax.lines] == ["d_loss"]
+    assert [line.get_label() for line in schedule_ax.lines] == ["g_loss"] and schedule_ax.get_ylabel() == "schedule"
+    assert (tmp_path / "run" / "loss.png").read_bytes()[:4] == b"\x89PNG"

@@ -6,6 +6,7 @@ A run directory (default ``runs/<plugin>-<YYYYmmdd-HHMMSS>``; an existing direct
       config.json                  plugin, preset, full config, data, trainer and runtime settings, version
       metrics.jsonl                one JSON line per logged step (written by the trainer)
       loss.png                     loss curves, refreshed as training goes
+      train.lock                   the process training the run now (vidsynth.run_lock); empty when none
       previews/step_00000100.mp4   preview grids (and .gif) from fixed noise and fixed conditions
       checkpoints/step_00000100/
         model.safetensors          weights of every module, keys "<module>.<param>"
@@ -18,11 +19,17 @@ A checkpoint is written into a hidden staging folder, every file fsynced, ``meta
 the folder renamed into place (the pattern of torchtitan's checkpointer). A folder without ``meta.json`` is
 ignored, so a process killed while writing leaves the previous checkpoint as the newest one, and the sha256
 sums catch a file truncated or changed afterwards. Loading reads only JSON and safetensors: no pickle.
+
+What a run's JSON names is never trusted as a path: the files listed in ``meta.json`` must lie inside
+their checkpoint folder (``check_inside``); ``trainer.json`` holds no paths; the one path in
+``config.json``, the data source, is only ever opened for reading. Deleting (pruning, cleanup) never
+follows a symlink. Files and folders get the permissions the umask gives (one policy for the whole run).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import hashlib
 import json
 import os
@@ -79,6 +86,11 @@ def new_run_dir(plugin_name: str, root: str | Path = "runs", run_dir: str | Path
     """
     if run_dir is not None:
         path = Path(run_dir)
+        if path.is_dir() and (path / CONFIG_FILE).is_file() and latest_checkpoint(path) is None:
+            raise VidsynthError(
+                f"run directory {path} holds a run that stopped before its first checkpoint; continue it from step 0"
+                f" with its saved config with --resume {path}, or choose another --run-dir"
+            )
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise VidsynthError(
                 f"run directory {path} already exists and is not empty; choose another --run-dir,"
@@ -198,7 +210,7 @@ def save_checkpoint(
     plugin_name: str,
     ema: dict[str, torch.Tensor] | None = None,
     trainer_tensors: dict[str, torch.Tensor] | None = None,
-    trainer_state: dict[str, Any] | None = None,
+    trainer_state: TrainState | dict[str, Any] | None = None,
     keep: int | None = None,
 ) -> Path:
     """Write checkpoint ``step`` of a run atomically and return its folder; then keep only the newest ``keep``.
@@ -213,8 +225,9 @@ def save_checkpoint(
     final = root / f"step_{step:08d}"
     if (final / MARKER).is_file():
         return final
-    if final.exists():  # a folder without its marker is not a checkpoint: replace it
-        shutil.rmtree(final)
+    if final.exists() or final.is_symlink():  # a folder without its marker is not a checkpoint: replace it
+        _remove_entry(final)
+    previous = latest_checkpoint(run_dir)  # stays untouched whatever happens below (pruning comes last)
     stage = Path(tempfile.mkdtemp(prefix=f".step_{step:08d}.tmp-", dir=root))
     try:
         header = {"plugin": plugin_name, "vidsynth_version": __version__, "step": str(step)}
@@ -231,10 +244,13 @@ def save_checkpoint(
         if ema:
             put("ema.safetensors", ema)
         put("trainer.safetensors", trainer_tensors or {})
-        state_path = stage / "trainer.json"
-        state_path.write_text(json.dumps({"step": step, **(trainer_state or {})}, indent=2) + "\n")
-        _fsync_file(state_path)
-        files["trainer.json"] = {"sha256": _sha256(state_path), "bytes": state_path.stat().st_size}
+        if isinstance(trainer_state, TrainState):
+            state_path = trainer_state.write(stage)
+        else:  # a plain dict (callers other than the trainer): stored as given, after the step
+            state_path = stage / TrainState.FILE
+            state_path.write_text(json.dumps({"step": step, **(trainer_state or {})}, indent=2) + "\n")
+            _fsync_file(state_path)
+        files[TrainState.FILE] = {"sha256": _sha256(state_path), "bytes": state_path.stat().st_size}
         _pause_for_tests()
         meta = {
             "format": FORMAT_VERSION,
@@ -246,23 +262,55 @@ def save_checkpoint(
         }
         (stage / MARKER).write_text(json.dumps(meta, indent=2) + "\n")
         _fsync_file(stage / MARKER)
+        _follow_umask(stage)
         _fsync_dir(stage)
         os.replace(stage, final)  # the checkpoint appears whole, or not at all
         _fsync_dir(root)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(stage, ignore_errors=True)
+        if is_disk_full(exc):
+            last = f"the last good checkpoint is {previous} (intact)" if previous else "no earlier checkpoint exists"
+            raise VidsynthError(f"no space left on device writing {final}; {last}") from None
         raise
     if keep is not None:
         prune_checkpoints(run_dir, keep)
     return final
 
 
+def _remove_entry(path: Path) -> None:
+    """Delete a checkpoint folder of the run, never through a symlink: a link (to a folder anywhere) is
+    unlinked itself and its target left as it is; a real folder loses its marker first, so that it never
+    looks complete while half deleted (``shutil.rmtree`` does not follow the links inside it)."""
+    if path.is_symlink():
+        path.unlink()
+        return
+    marker = path / MARKER
+    if marker.is_file() or marker.is_symlink():
+        marker.unlink()
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _follow_umask(folder: Path) -> None:
+    """One permission policy for a whole run directory: what the user's umask gives any new file (0644 and
+    0755 with the usual umask 022). The staging folder comes from ``mkdtemp`` (0700) and safetensors writes
+    0600 files; without this a checkpoint would be private while meta.json and the rest of the run were not."""
+    mask = _umask()
+    os.chmod(folder, 0o777 & ~mask)
+    for child in folder.iterdir():
+        os.chmod(child, 0o666 & ~mask)
+
+
 def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
-    """Delete all but the newest ``keep`` complete checkpoints (marker first, so none looks complete half-deleted)."""
+    """Delete all but the newest ``keep`` complete checkpoints (``_remove_entry``: never through a symlink)."""
     keep = max(1, keep)
     for _, path in list_checkpoints(run_dir)[:-keep]:
-        (path / MARKER).unlink(missing_ok=True)
-        shutil.rmtree(path, ignore_errors=True)
+        _remove_entry(path)
 
 
 def remove_stale_staging(run_dir: str | Path) -> list[Path]:
@@ -272,9 +320,20 @@ def remove_stale_staging(run_dir: str | Path) -> list[Path]:
     if root.is_dir():
         for child in root.iterdir():
             if child.name.startswith(".step_") or (_STEP_DIR.match(child.name) and not (child / MARKER).exists()):
-                shutil.rmtree(child, ignore_errors=True)
+                _remove_entry(child)
                 removed.append(child)
     return removed
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """``exc`` says the disk (or the quota) is full: an ``OSError`` with ENOSPC/EDQUOT, or safetensors'
+    error, which carries the OS error only in its text ("... (os error 28)" / "code: 28")."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return True
+    return type(exc).__name__ == "SafetensorError" and bool(_ENOSPC_TEXT.search(str(exc)))
+
+
+_ENOSPC_TEXT = re.compile(rf"os error {errno.ENOSPC}\b|code: {errno.ENOSPC}\b|No space left on device")
 
 
 # -- reading checkpoint files --------------------------------------------------------------------
@@ -285,13 +344,35 @@ def read_checkpoint_meta(ckpt: Path) -> dict[str, Any]:
         raise VidsynthError(f"{ckpt} is not a complete checkpoint (no {MARKER})") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise VidsynthError(f"checkpoint {ckpt} is corrupt: {MARKER} is not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise VidsynthError(f"checkpoint {ckpt} is corrupt: {MARKER} is not a JSON object")
     fmt = meta.get("format", 1)
     if not isinstance(fmt, int) or fmt > FORMAT_VERSION:
         raise VidsynthError(
             f"checkpoint {ckpt} was written by vidsynth {meta.get('vidsynth_version', '?')} (format {fmt});"
             f" this vidsynth {__version__} reads format {FORMAT_VERSION}: upgrade vidsynth to load it"
         )
+    files = meta.get("files", {})
+    if not isinstance(files, dict):
+        raise VidsynthError(f"checkpoint {ckpt} is corrupt: {MARKER} has no table of files")
+    for name in files:
+        check_inside(ckpt, name, source=f"{ckpt / MARKER}", entry=f"files[{name!r}]")
     return meta
+
+
+def check_inside(folder: Path, relative: str, *, source: str, entry: str) -> Path:
+    """``folder / relative``, when it stays inside ``folder`` once resolved (links followed); else a one-line
+    error naming the file it was read from and the entry. Every path read from a run's JSON files goes
+    through here: a crafted ``../`` or absolute entry must never make vidsynth read or write elsewhere."""
+    if not isinstance(relative, str) or not relative or Path(relative).is_absolute():
+        raise VidsynthError(f"{source}: entry {entry} is not a path inside {folder}; refusing to use it")
+    root = Path(folder).resolve()
+    path = Path(folder) / relative
+    try:
+        path.resolve().relative_to(root)
+    except ValueError:
+        raise VidsynthError(f"{source}: entry {entry} points outside {folder}; refusing to use it") from None
+    return path
 
 
 def _verified(ckpt: Path, name: str, meta: dict[str, Any]) -> Path:
@@ -326,17 +407,127 @@ def read_tensors(ckpt: str | Path, name: str, meta: dict[str, Any] | None = None
         raise VidsynthError(f"checkpoint {ckpt} is corrupt: {name} is not a valid safetensors file ({exc})") from None
 
 
+def first_nonfinite(flat: dict[str, torch.Tensor]) -> str | None:
+    """The first key of ``flat`` whose floating-point tensor holds a NaN or an infinity (None: all finite)."""
+    import torch
+
+    for key, tensor in flat.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            return key
+    return None
+
+
+def read_weights(ckpt: str | Path, name: str, meta: dict[str, Any] | None = None, *, verify: bool = True) -> dict[str, torch.Tensor]:
+    """``read_tensors`` for weights (model or EMA): a file holding NaN or inf is refused in one line that
+    names the newest checkpoint of the run that is finite."""
+    ckpt = Path(ckpt)
+    flat = read_tensors(ckpt, name, meta, verify=verify)
+    bad = first_nonfinite(flat)
+    if bad is not None:
+        good = last_good_checkpoint(ckpt.parent.parent, before=ckpt) if ckpt.parent.name == CHECKPOINTS else None
+        hint = f"the last good checkpoint is {good}" if good else "the run has no earlier finite checkpoint"
+        raise VidsynthError(f"checkpoint {ckpt} is unusable: {name} holds non-finite values ({bad}); {hint}")
+    return flat
+
+
+def checkpoint_is_finite(ckpt: Path) -> bool:
+    """The checkpoint is complete, intact (size and sha256) and its weights hold no NaN or inf."""
+    try:
+        meta = read_checkpoint_meta(ckpt)
+        return all(first_nonfinite(read_tensors(ckpt, name, meta)) is None
+                   for name in ("model.safetensors", "ema.safetensors") if name in meta.get("files", {}))
+    except VidsynthError:
+        return False
+
+
+def last_good_checkpoint(run_dir: str | Path, before: Path | None = None) -> Path | None:
+    """The newest checkpoint of a run that ``checkpoint_is_finite`` (older than ``before`` when given).
+
+    It reads the checkpoints from the newest back until one is good: for error messages, not for loops."""
+    found = [path for _, path in list_checkpoints(run_dir)]
+    if before is not None:
+        found = [p for p in found if p.name < Path(before).name]
+    return next((p for p in reversed(found) if checkpoint_is_finite(p)), None)
+
+
 def read_trainer_state(ckpt: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """``trainer.safetensors`` and ``trainer.json`` of a checkpoint (both verified)."""
+    """``trainer.safetensors`` and ``trainer.json`` (as a dict) of a checkpoint, both verified."""
+    tensors, state = read_train_state(ckpt)
+    return tensors, state.to_json()
+
+
+def read_train_state(ckpt: str | Path) -> tuple[dict[str, torch.Tensor], TrainState]:
+    """``trainer.safetensors`` and the ``TrainState`` of ``trainer.json`` of a checkpoint, both verified."""
     ckpt = Path(ckpt)
     meta = read_checkpoint_meta(ckpt)
     tensors = read_tensors(ckpt, "trainer.safetensors", meta)
-    path = _verified(ckpt, "trainer.json", meta)
-    try:
-        state = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise VidsynthError(f"checkpoint {ckpt} is corrupt: trainer.json is not valid JSON") from None
-    return tensors, state
+    return tensors, TrainState.read(ckpt, meta)
+
+
+# -- trainer.json --------------------------------------------------------------------------------
+@dataclass
+class TrainState:
+    """Where training stands at a checkpoint: the one owner of the ``trainer.json`` layout.
+
+    The tensors that go with it (optimizer moments, RNG states) live in ``trainer.safetensors``; this is
+    the JSON half: the step and data position, the optimizers' hyper-parameters and scalar state, the
+    fp16 grad scalers and the scalar part of every process's RNG state (by rank, as a string).
+    """
+
+    FILE = "trainer.json"
+
+    step: int
+    batches_per_epoch: int
+    world_size: int = 1
+    seed: int = 0
+    optimizers: dict[str, Any] = field(default_factory=dict)
+    scalers: dict[str, Any] = field(default_factory=dict)
+    rng: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def epoch(self) -> int:
+        return self.step // self.batches_per_epoch if self.batches_per_epoch else 0
+
+    @property
+    def batch_in_epoch(self) -> int:
+        return self.step % self.batches_per_epoch if self.batches_per_epoch else 0
+
+    def to_json(self) -> dict[str, Any]:
+        # epoch and batch_in_epoch are derived, but stored so that a reader needs no arithmetic
+        return {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                "batches_per_epoch": self.batches_per_epoch, "world_size": self.world_size, "seed": self.seed,
+                "optimizers": self.optimizers, "scalers": self.scalers, "rng": self.rng}
+
+    @classmethod
+    def from_json(cls, data: Any, source: str = FILE) -> TrainState:
+        """Parse ``trainer.json`` (also those written before this class existed: same keys)."""
+        if not isinstance(data, dict):
+            raise VidsynthError(f"{source} is corrupt: not a JSON object")
+        try:
+            return cls(step=int(data["step"]), batches_per_epoch=int(data.get("batches_per_epoch") or 0),
+                       world_size=int(data.get("world_size", 1)), seed=int(data.get("seed", 0)),
+                       optimizers=dict(data.get("optimizers", {})), scalers=dict(data.get("scalers") or {}),
+                       rng=dict(data.get("rng", {})))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VidsynthError(f"{source} is corrupt: bad or missing entry {exc}") from None
+
+    def write(self, folder: Path) -> Path:
+        """Write ``folder/trainer.json`` and flush it to disk; return its path."""
+        path = Path(folder) / self.FILE
+        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        _fsync_file(path)
+        return path
+
+    @classmethod
+    def read(cls, ckpt: str | Path, meta: dict[str, Any] | None = None) -> TrainState:
+        """Read the verified ``trainer.json`` of checkpoint ``ckpt``."""
+        ckpt = Path(ckpt)
+        path = _verified(ckpt, cls.FILE, meta if meta is not None else read_checkpoint_meta(ckpt))
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise VidsynthError(f"checkpoint {ckpt} is corrupt: {cls.FILE} is not valid JSON") from None
+        return cls.from_json(data, source=str(path))
 
 
 def load_module_tensors(
@@ -546,7 +737,7 @@ def load_run(path: str | Path, plugin_name: str | None = None, device: str | tor
     with torch.random.fork_rng(devices=[]):  # building initialises weights: don't disturb the caller's RNG
         modules = plugin.build(config)
     for name in weight_files:
-        load_module_tensors(modules, read_tensors(ckpt, name, meta, verify=False), source=str(path),
+        load_module_tensors(modules, read_weights(ckpt, name, meta, verify=False), source=str(path),
                             plugin_name=saved_plugin, strict_modules=name == "model.safetensors")
     for module in modules.values():
         module.to(dev).eval()

@@ -175,6 +175,7 @@ class ModelPlugin(abc.ABC, Generic[C]):
     description: ClassVar[str] = ""
     paper: ClassVar[str] = ""  # the paper this model follows (a citation)
     ema_modules: ClassVar[tuple[str, ...]] = ()  # modules the trainer keeps an EMA of (when config.ema > 0)
+    schedule_keys: ClassVar[tuple[str, ...]] = ()  # logged values that are schedules (a KL weight), not losses: loss.png plots them apart
     #: Extra sample-time options, ``name -> (type, default, help)``; the CLI passes them as
     #: ``--option name=value`` (validated against this table) into ``sample(..., **options)``.
     sample_options: ClassVar[dict[str, tuple[type, Any, str]]] = {}

@@ -1,8 +1,11 @@
 """The one training loop. Every model plugin trains through it; a plugin only writes ``train_step``.
 
 The trainer owns everything around the step: the config (preset, TOML file, ``--set`` overrides), the
-runtime (device, precision, DDP), the data order, logging (progress, ``metrics.jsonl``, ``loss.png``),
-previews, EMA, checkpoints, signals, the NaN guard and exact resume.
+runtime (device, precision, DDP), the data order, EMA, the NaN guard and exact resume. Each other job has
+its own component, which the loop calls once per step and which decides for itself whether to act:
+``vidsynth.checkpointer.Checkpointer`` (checkpoints; ``trainer.json`` is ``checkpoint.TrainState``),
+``vidsynth.run_log.RunLog`` (``metrics.jsonl``, ``loss.png``), ``vidsynth.previews.Previewer``,
+``vidsynth.progress.Progress`` (bar or plain lines) and ``vidsynth.signals.SignalGuard``.
 
 Exact resume. The data order is a pure function of the seed and the step: epoch ``e`` visits the clips in
 the order of ``DistributedSampler(seed=seed).set_epoch(e)`` (the same sampler shards the data between
@@ -25,16 +28,20 @@ import json
 import math
 import signal
 import sys
-import threading
-import time
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from vidsynth import checkpoint as ckpt_io
+from vidsynth.checkpointer import Checkpointer
 from vidsynth.errors import ConfigError, VidsynthError
 from vidsynth.model import ModelConfig, ModelPlugin
+from vidsynth.previews import Previewer
+from vidsynth.progress import Progress
+from vidsynth.run_lock import RunBusyError, RunLock
+from vidsynth.run_log import RunLog
+from vidsynth.signals import SignalGuard
 
 if TYPE_CHECKING:  # torch is imported where it is used, so `vidsynth train` reports bad flags instantly
     import torch
@@ -222,27 +229,14 @@ def _worker_init(_worker_id: int) -> None:
 
 
 # -- the loop ------------------------------------------------------------------------------------
-@dataclass
-class _Window:
-    """Losses and time since the last log line."""
-
-    start: float = field(default_factory=time.perf_counter)
-    steps: int = 0
-    sums: dict[str, float] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=dict)
-
-    def add(self, losses: dict[str, float]) -> None:
-        self.steps += 1
-        for k, v in losses.items():
-            self.sums[k] = self.sums.get(k, 0.0) + v
-            self.counts[k] = self.counts.get(k, 0) + 1
-
-    def means(self) -> dict[str, float]:
-        return {k: self.sums[k] / self.counts[k] for k in self.sums}
-
-
 class Trainer:
-    """One training run. ``Trainer(...).run()``; ``train(...)`` is the one-call form."""
+    """One training run: ``Trainer(...).run()``; ``train(...)`` is the one-call form.
+
+    The trainer checks the inputs, builds the model and the components that each own one job (the
+    ``Checkpointer``, the ``RunLog``, the ``Previewer``, the ``Progress`` display and the ``SignalGuard``),
+    holds the run directory's ``RunLock`` while it trains, and runs the loop, which reads as the steps it
+    takes.
+    """
 
     def __init__(
         self,
@@ -267,21 +261,40 @@ class Trainer:
         self.resume = resume
         self.preset = preset
         self.data_info = data_info or {}
-        self.preview_clips = preview_clips
         self.console = console
-        self._stop_signal = 0
-        self._elapsed_before = 0.0
-        self.history: list[dict[str, Any]] = []
+        self.bpe = self._batches_per_epoch(len(dataset), config.batch_size)
+        self.config = dataclasses.replace(config, steps=self._total_steps(config))
+        for name, value in (("checkpoint_every", self.opts.checkpoint_every), ("log_every", self.opts.log_every)):
+            if value < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        self._check_clip_shape()
 
-        if len(dataset) == 0:
+        self.ctx = build_context(plugin, self.config, runtime)
+        self.ema = self._make_ema()
+        self.checkpointer = Checkpointer(self.run_dir, self.ctx, plugin_name=plugin.name, ema=self.ema, batches_per_epoch=self.bpe,
+                                         every=self.opts.checkpoint_every, keep=self.opts.keep)
+        clips_per_step = self.config.batch_size * runtime.world_size
+        self.log = RunLog(self.run_dir, every=self.opts.log_every, batches_per_epoch=self.bpe, clips_per_step=clips_per_step,
+                          writer=runtime.is_main, title=f"{plugin.name} ({self.run_dir.name})", warn=self._say,
+                          schedule_keys=tuple(getattr(plugin, "schedule_keys", ())))  # plugins written before it lack it
+        self.previewer = Previewer(self.run_dir, plugin, self.config, runtime, every=self.opts.preview_every,
+                                   count=self.opts.preview_count, dataset=dataset, clips=preview_clips, warn=self._say)
+
+    # -- checks ----------------------------------------------------------------------------------
+    def _batches_per_epoch(self, n_clips: int, batch_size: int) -> int:
+        world = self.rt.world_size
+        if n_clips == 0:
             raise TrainingError("the dataset has no clips")
-        self.bpe = batches_per_epoch(len(dataset), config.batch_size, runtime.world_size)
-        if self.bpe == 0:
+        bpe = batches_per_epoch(n_clips, batch_size, world)
+        if bpe == 0:
             raise TrainingError(
-                f"the dataset has {len(dataset)} clips, fewer than one batch of {config.batch_size}"
-                + (f" per process x {runtime.world_size} processes" if runtime.world_size > 1 else "")
+                f"the dataset has {n_clips} clips, fewer than one batch of {batch_size}"
+                + (f" per process x {world} processes" if world > 1 else "")
                 + "; use a smaller --batch-size or more data"
             )
+        return bpe
+
+    def _total_steps(self, config: ModelConfig) -> int:
         if self.opts.epochs is not None:
             if self.opts.epochs < 1:
                 raise ConfigError(f"--epochs must be >= 1, got {self.opts.epochs}")
@@ -290,13 +303,8 @@ class Trainer:
             total = self.opts.steps if self.opts.steps is not None else config.steps
         if total < 1:
             raise ConfigError(f"--steps must be >= 1, got {total}")
-        self.config = dataclasses.replace(config, steps=total)
-        for name, value in (("checkpoint_every", self.opts.checkpoint_every), ("log_every", self.opts.log_every)):
-            if value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
-        self._check_clip_shape()
+        return total
 
-    # -- setup ---------------------------------------------------------------------------------
     def _check_clip_shape(self) -> None:
         import torch
 
@@ -311,22 +319,37 @@ class Trainer:
                 f" channels={c.channels} or change the config (--set frames=... size=... channels=...)"
             )
 
-    def _build(self) -> None:
-        self.ctx = build_context(self.plugin, self.config, self.rt)
-        self.bare, self.modules = self.ctx.bare, self.ctx.modules
-        self.optimizers, self.scalers = self.ctx.optimizers, self.ctx.scalers
+    def _make_ema(self) -> Any:
         # DDP broadcast rank 0's initial weights when it wrapped them: the EMA copies only now
-        self.ema = None
-        if self.config.ema > 0 and self.plugin.ema_modules:
-            from vidsynth.ema import EMA
+        if not (self.config.ema > 0 and self.plugin.ema_modules):
+            return None
+        from vidsynth.ema import EMA
 
-            missing = [n for n in self.plugin.ema_modules if n not in self.bare]
-            if missing:
-                raise TrainingError(f"plugin {self.plugin.name}: ema_modules names unknown module(s) {', '.join(missing)}")
-            self.ema = EMA({n: self.bare[n] for n in self.plugin.ema_modules}, self.config.ema)
+        missing = [n for n in self.plugin.ema_modules if n not in self.ctx.bare]
+        if missing:
+            raise TrainingError(f"plugin {self.plugin.name}: ema_modules names unknown module(s) {', '.join(missing)}")
+        return EMA({n: self.ctx.bare[n] for n in self.plugin.ema_modules}, self.config.ema)
 
-    def _write_config(self) -> None:
-        info = {
+    def _check_resume_config(self) -> None:
+        """A run resumes with its own plugin and config (only ``steps`` may change)."""
+        name = self.plugin.name
+        saved = ckpt_io.read_run_config(self.run_dir)
+        if saved["plugin"] != name:
+            raise TrainingError(f"run {self.run_dir} is a {saved['plugin']} run, not {name}")
+        ours = {k: v for k, v in self.config.to_dict().items() if k != "steps"}
+        theirs = {k: v for k, v in saved["config"].items() if k != "steps"}
+        # A key missing from the saved config came with a newer version of the plugin; its default is what
+        # the run was trained with (new options default to the old behaviour), so only saved keys must match.
+        changed = sorted(k for k in theirs if ours.get(k) != theirs.get(k))
+        if changed:
+            k = changed[0]
+            raise TrainingError(
+                f"resume needs the run's own config; {k} is {ours.get(k)!r} here but {theirs.get(k)!r} in {self.run_dir}"
+            )
+
+    # -- the run directory -------------------------------------------------------------------------
+    def _run_info(self) -> dict[str, Any]:
+        return {
             "plugin": self.plugin.name,
             "task": self.plugin.task.value,
             "preset": self.preset or (self.plugin.default_preset if self.plugin.presets else None),
@@ -346,245 +369,83 @@ class Trainer:
             },
             "runtime": self.rt.describe(),
         }
-        ckpt_io.write_run_config(self.run_dir, info)
 
-    def _restore(self) -> int:
-        """Load the newest complete checkpoint of ``run_dir`` into this trainer; return its step."""
-        if self.rt.is_main:
-            ckpt_io.remove_stale_staging(self.run_dir)
-        self.rt.barrier()
-        path = ckpt_io.latest_checkpoint(self.run_dir)
-        if path is None:
-            raise TrainingError(f"run {self.run_dir} has no complete checkpoint to resume from; start a new run instead")
-        meta = ckpt_io.read_checkpoint_meta(path)
-        name = self.plugin.name
-        saved = ckpt_io.read_run_config(self.run_dir)
-        if saved["plugin"] != name:
-            raise TrainingError(f"run {self.run_dir} is a {saved['plugin']} run, not {name}")
-        ours = {k: v for k, v in self.config.to_dict().items() if k != "steps"}
-        theirs = {k: v for k, v in saved["config"].items() if k != "steps"}
-        # A key missing from the saved config came with a newer version of the plugin; its default is what
-        # the run was trained with (new options default to the old behaviour), so only saved keys must match.
-        changed = sorted(k for k in theirs if ours.get(k) != theirs.get(k))
-        if changed:
-            k = changed[0]
-            raise TrainingError(
-                f"resume needs the run's own config; {k} is {ours.get(k)!r} here but {theirs.get(k)!r} in {self.run_dir}"
-            )
-        ckpt_io.load_module_tensors(self.bare, ckpt_io.read_tensors(path, "model.safetensors", meta), source=str(path), plugin_name=name)
-        if self.ema is not None:
-            if "ema.safetensors" in meta["files"]:
-                self.ema.load_state_dict(ckpt_io.read_tensors(path, "ema.safetensors", meta))
-            else:  # a checkpoint written without EMA: start the average from the restored weights
-                for n, m in self.ema.modules.items():
-                    m.load_state_dict(self.bare[n].state_dict())
-        tensors, state = ckpt_io.read_trainer_state(path)
-        saved_world = state.get("world_size", 1)
-        if saved_world != self.rt.world_size:
-            raise TrainingError(
-                f"run {self.run_dir} was trained by {saved_world} process(es); resume it with the same number"
-                f" (torchrun --nproc-per-node {saved_world}) to continue exactly"
-            )
-        if state.get("batches_per_epoch") != self.bpe:
-            raise TrainingError(
-                f"the data changed since run {self.run_dir} was saved ({state.get('batches_per_epoch')} batches per"
-                f" epoch then, {self.bpe} now); resume with the same data and batch size"
-            )
-        ckpt_io.load_optimizer_state(self.optimizers, tensors, state["optimizers"])
-        for name, scaler in self.scalers.items():
-            if name in state.get("scalers", {}):
-                scaler.load_state_dict(state["scalers"][name])
-        prefix = f"rank{self.rt.rank}."
-        ckpt_io.set_rng_state(tensors, state["rng"][str(self.rt.rank)], prefix)
-        self.last_checkpoint = path
-        return int(state["step"])
+    def _start_new_run(self) -> None:
+        if (self.run_dir / ckpt_io.CONFIG_FILE).exists():
+            raise TrainingError(f"{self.run_dir} already holds a run; continue it with --resume {self.run_dir}")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        ckpt_io.write_run_config(self.run_dir, self._run_info())
 
-    # -- checkpoints ---------------------------------------------------------------------------
-    def _check_weights(self, step: int) -> None:
-        import torch
-
-        for name, module in self.bare.items():
-            for pname, p in module.named_parameters():
-                if not torch.isfinite(p).all():
-                    raise TrainingError(
-                        f"step {step}: weight {name}.{pname} became non-finite (the losses were finite); stopped"
-                        f" without saving. {self._last_good()}"
-                    )
-
-    def _last_good(self) -> str:
-        if self.last_checkpoint is None:
-            return "No checkpoint was saved before it."
-        return f"The last good checkpoint is {self.last_checkpoint} (continue with --resume {self.run_dir})."
-
-    def save(self, step: int) -> Path | None:
-        """Checkpoint after ``step`` steps. Every process takes part (RNG states); rank 0 writes."""
-        self._check_weights(step)
-        rng_tensors, rng_info = ckpt_io.rng_state()
-        gathered = self.rt.all_gather_object((rng_tensors, rng_info))
-        if not self.rt.is_main:
-            return None
-        tensors, optim_info = ckpt_io.optimizer_state(self.optimizers)
-        rng_json = {}
-        for rank, (rt_tensors, rt_info) in enumerate(gathered):
-            tensors.update({f"rank{rank}.{k}": v for k, v in rt_tensors.items()})
-            rng_json[str(rank)] = rt_info
-        epoch, batch = divmod(step, self.bpe)
-        state = {
-            "epoch": epoch,
-            "batch_in_epoch": batch,
-            "batches_per_epoch": self.bpe,
-            "world_size": self.rt.world_size,
-            "seed": self.rt.seed,
-            "optimizers": optim_info,
-            "scalers": {name: s.state_dict() for name, s in self.scalers.items()},
-            "rng": rng_json,
-        }
-        path = ckpt_io.save_checkpoint(
-            self.run_dir,
-            step,
-            self.bare,
-            plugin_name=self.plugin.name,
-            ema=self.ema.state_dict() if self.ema is not None else None,
-            trainer_tensors=tensors,
-            trainer_state=state,
-            keep=self.opts.keep,
-        )
-        self.last_checkpoint = path
-        return path
-
-    # -- logs and previews ---------------------------------------------------------------------
-    @property
-    def metrics_path(self) -> Path:
-        return self.run_dir / "metrics.jsonl"
-
-    def _load_history(self, upto: int) -> None:
-        """Keep the records of steps <= ``upto`` (a resumed run repeats the steps after its checkpoint)."""
-        if not self.metrics_path.exists():
-            return
-        kept = []
-        for line in self.metrics_path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short when the process was killed
-            if record.get("step", 0) <= upto:
-                kept.append(record)
-        self.history = kept
-        self._elapsed_before = float(kept[-1].get("elapsed", 0.0)) if kept else 0.0
-        ckpt_io.atomic_write_bytes(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept).encode())
-
-    def _log(self, step: int, window: _Window, elapsed: float) -> dict[str, Any]:
-        seconds = max(time.perf_counter() - window.start, 1e-9)
-        record = {
-            "step": step,
-            "time": round(time.time(), 3),
-            "elapsed": round(self._elapsed_before + elapsed, 3),  # training time, summed over resumes
-            "epoch": (step - 1) // self.bpe,
-            "losses": window.means(),
-            "lr": {name: opt.param_groups[0]["lr"] for name, opt in self.optimizers.items()},
-            "clips_per_s": window.steps * self.config.batch_size * self.rt.world_size / seconds,
-        }
-        self.history.append(record)
-        with open(self.metrics_path, "a") as f:
-            f.write(json.dumps(record) + "\n")
-        return record
-
-    def _plot(self) -> None:
-        from vidsynth.plotting import plot_losses
-
-        try:
-            plot_losses(self.history, self.run_dir / "loss.png", title=f"{self.plugin.name} ({self.run_dir.name})")
-        except Exception as exc:  # noqa: BLE001 - a plot must never stop training
-            self._say(f"warning: could not draw loss.png: {exc}")
-
-    def _preview_condition(self) -> torch.Tensor | None:
-        import torch
-
-        from vidsynth.tensors import clips_to_model
-
-        clips = self.preview_clips
-        if clips is None:
-            count = min(self.opts.preview_count, len(self.dataset))
-            clips = torch.stack([torch.as_tensor(self.dataset[i]) for i in range(count)])
-        return self.plugin.condition_from(clips_to_model(clips, self.rt.device), self.config)
-
-    def preview(self, step: int) -> None:
-        """A grid video (mp4 + GIF) from fixed noise and fixed conditions: previews are comparable over time."""
-        from vidsynth.generate import run_sample
-        from vidsynth.io import write_grid
-        from vidsynth.tensors import model_to_clips
-
-        modules = dict(self.bare)
-        if self.ema is not None:
-            modules.update(self.ema.modules)
-        condition = self._condition
-        n = self.opts.preview_count if condition is None else condition.shape[0]
-        was_training = {name: m.training for name, m in modules.items()}
-        try:
-            with self.rt.fork_rng():
-                video = run_sample(self.plugin, modules, self.config, condition, n, seed=self.rt.seed)
-            clips = model_to_clips(video)
-            folder = self.run_dir / "previews"
-            folder.mkdir(exist_ok=True)
-            for suffix in (".mp4", ".gif"):
-                write_grid(folder / f"step_{step:08d}{suffix}", clips, fps=self.config.fps)
-        except Exception as exc:  # noqa: BLE001 - a broken preview must not end a long run; say so and go on
-            text = str(exc).strip().splitlines()
-            self._say(f"warning: preview at step {step} failed ({type(exc).__name__}: {text[0] if text else ''}); training goes on")
-        finally:
-            for name, m in modules.items():
-                m.train(was_training[name])
+    def _continue_run(self, start: int) -> None:
+        """The run's files agree with a resume from ``start``: later log lines go, the target step is saved."""
+        self.log.resume(start)
+        config_path = self.run_dir / ckpt_io.CONFIG_FILE
+        info = json.loads(config_path.read_text())
+        info.setdefault("trainer", {})["steps"] = self.config.steps
+        info["config"]["steps"] = self.config.steps
+        ckpt_io.atomic_write_json(config_path, info)
 
     def _say(self, text: str) -> None:
         if self.rt.is_main:
             print(text, file=sys.stderr, flush=True)
 
-    # -- signals -------------------------------------------------------------------------------
-    def _install_signals(self) -> dict[int, Any]:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-
-        def handler(signum: int, _frame: Any) -> None:
-            if self._stop_signal:  # a second Ctrl-C: stop now, without a checkpoint
-                raise KeyboardInterrupt
-            self._stop_signal = signum
-            self._say(f"\n{signal.Signals(signum).name} received: finishing this step, saving a checkpoint (again to abort)")
-
-        return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    # -- run -----------------------------------------------------------------------------------
+    # -- run -------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
-        self.last_checkpoint: Path | None = None
-        self._build()
+        if self.resume:
+            self._check_resume_config()
+        lock = self._lock_run_dir()
+        try:
+            return self._run()
+        except OSError as exc:  # metrics.jsonl, config.json, previews... (checkpoints say it themselves)
+            if not ckpt_io.is_disk_full(exc):
+                raise
+            raise TrainingError(f"no space left on device writing {exc.filename or self.run_dir}."
+                                f" {self.checkpointer.last_good_message()}") from None
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _lock_run_dir(self) -> RunLock | None:
+        """One writer per run directory: rank 0 takes ``train.lock``; every rank stops if it is taken."""
+        lock, note, busy = None, None, None
+        if self.rt.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            lock = RunLock(self.run_dir)
+            try:
+                note = lock.acquire()
+            except RunBusyError as exc:
+                lock, busy = None, str(exc)
+        busy = self.rt.all_gather_object(busy)[0]
+        if busy is not None:
+            raise RunBusyError(busy)
+        if note:
+            self._say(note)
+        return lock
+
+    def _run(self) -> TrainResult:
         start = 0
         if self.resume:
-            start = self._restore()
+            start = self.checkpointer.restore()
+            if self.checkpointer.last is None:
+                self._say(f"run {self.run_dir} has no checkpoint yet (it stopped before its first save): training it"
+                          " again from step 0 with its saved config")
             if start >= self.config.steps:
                 self._say(f"run {self.run_dir} already has {start} steps (target {self.config.steps}); nothing to do")
-                return TrainResult(self.run_dir, start, "finished", checkpoint=self.last_checkpoint)
+                return TrainResult(self.run_dir, start, "finished", checkpoint=self.checkpointer.last)
         if self.rt.is_main:
             if self.resume:
-                self._load_history(start)
-                config_path = self.run_dir / ckpt_io.CONFIG_FILE
-                info = json.loads(config_path.read_text())
-                info.setdefault("trainer", {})["steps"] = self.config.steps
-                info["config"]["steps"] = self.config.steps
-                ckpt_io.atomic_write_json(config_path, info)
+                self._continue_run(start)
             else:
-                if (self.run_dir / ckpt_io.CONFIG_FILE).exists():
-                    raise TrainingError(f"{self.run_dir} already holds a run; continue it with --resume {self.run_dir}")
-                self.run_dir.mkdir(parents=True, exist_ok=True)
-                self._write_config()
-        self._condition = None
-        if self.opts.preview_every > 0 and self.rt.is_main:
-            with self.rt.fork_rng():  # an augmenting dataset draws random numbers: keep resume exact
-                self._condition = self._preview_condition()
-        old_handlers = self._install_signals()
-        try:
-            return self._loop(start)
-        finally:
-            for sig, old in old_handlers.items():
-                signal.signal(sig, old)
+                self._start_new_run()
+        self.previewer.prepare()
+        with self.rt.fork_rng():  # what the loop imports on its way must not draw from the run's RNGs
+            _import_loop_modules(self.rt.is_main)
+        self.checkpointer.restore_rng()  # the very last thing before the first step
+        with SignalGuard(say=self._say) as signals:
+            step, stopped_by = self._loop(start, signals)
+        self.rt.barrier()
+        status = "interrupted" if stopped_by else "finished"
+        return TrainResult(self.run_dir, step, status, signal=stopped_by or None, checkpoint=self.checkpointer.last)
 
     def _loader(self, epoch: int, skip_batches: int):
         import torch
@@ -606,76 +467,86 @@ class Trainer:
             worker_init_fn=_worker_init if workers > 0 else None,
         )
 
-    def _loop(self, start: int) -> TrainResult:
+    def _batches(self, start: int) -> Iterator[tuple[int, Any]]:
+        """``(step, clips)`` from step ``start`` on, epoch after epoch, in the order fixed by seed and step."""
+        step = start
+        while True:
+            epoch, offset = divmod(step, self.bpe)
+            for clips in self._loader(epoch, offset):
+                yield step, clips
+                step += 1
+
+    def _loop(self, start: int, signals: SignalGuard) -> tuple[int, int]:
+        """Train from step ``start`` to the end or to a stop signal; return the steps done and the signal (0: none)."""
         from vidsynth.tensors import clips_to_model
 
         total = self.config.steps
-        step = start
-        window = _Window()
-        t0 = time.perf_counter()
-        progress = _Progress(self, start, total)
-        last_saved = start if self.resume else -1
-        last_preview = -1
-        status = "finished"
-        try:
-            while step < total:
-                epoch, offset = divmod(step, self.bpe)
-                for clips in self._loader(epoch, offset):
-                    video = self.rt.prepare_input(clips_to_model(clips, self.rt.device))
-                    self.ctx.step = step
-                    losses = _as_floats(self.plugin.train_step(self.ctx, video), self.plugin.name)
-                    step += 1
-                    if self.ema is not None:
-                        self.ema.update(self.bare)
-                    bad = next((k for k, v in losses.items() if not math.isfinite(v)), None)
-                    stop, nonfinite = self.rt.all_reduce_max([float(self._stop_signal), 1.0 if bad else 0.0])
-                    if nonfinite:
-                        self._nonfinite(step, bad, losses)
-                    window.add(losses)
-                    progress.update(step, losses)
-                    if step % self.opts.log_every == 0 or step == total:
-                        if self.rt.is_main:
-                            record = self._log(step, window, time.perf_counter() - t0)
-                            progress.line(record, total, t0, start)
-                        window = _Window()
-                    if self.rt.is_main and self.opts.preview_every > 0 and step % self.opts.preview_every == 0:
-                        self.preview(step)
-                        last_preview = step
-                    if step % self.opts.checkpoint_every == 0 and step < total and not stop:
-                        self.save(step)
-                        last_saved = step
-                        if self.rt.is_main:
-                            self._plot()
-                    if stop:
-                        self._stop_signal = int(stop)
-                        status = "interrupted"
-                        break
-                    if step >= total:
-                        break
-                if status == "interrupted":
+        step, stop = start, 0
+        self.log.start()
+        with Progress(self.plugin.name, start, total, clips_per_step=self.config.batch_size * self.rt.world_size,
+                      show=self.rt.is_main, quiet=self.opts.quiet, console=self.console) as progress:
+            for index, clips in self._batches(start):
+                self.ctx.step = index
+                video = self.rt.prepare_input(clips_to_model(clips, self.rt.device))
+                losses = _as_floats(self.plugin.train_step(self.ctx, video), self.plugin.name)
+                step = index + 1
+                if self.ema is not None:
+                    self.ema.update(self.ctx.bare)
+                stop = self._agree_to_go_on(step, losses, signals)
+                last = step >= total or bool(stop)
+                self.log.add(losses)
+                progress.update(step, losses)
+                if self.log.due(step, last_step=last):
+                    record = self.log.write(step, self._learning_rates())
+                    if record is not None:
+                        progress.line(record)
+                if self.checkpointer.save(step, last_step=last) is not None or last:
+                    self.log.plot()
+                if self.previewer.due(step, last_step=step >= total):  # no preview after a stop by signal
+                    self.previewer.write(step, self._preview_modules())
+                if last:
                     break
-        finally:
-            progress.close()
-        if step != last_saved:
-            self.save(step)
-        if self.rt.is_main:
-            if window.steps:
-                self._log(step, window, time.perf_counter() - t0)
-            if self.opts.preview_every > 0 and last_preview != step and status == "finished":
-                self.preview(step)
-            self._plot()
-        self.rt.barrier()
-        sig = self._stop_signal or None
-        return TrainResult(self.run_dir, step, status, signal=sig, checkpoint=self.last_checkpoint)
+        return step, stop
+
+    def _agree_to_go_on(self, step: int, losses: dict[str, float], signals: SignalGuard) -> int:
+        """Every process learns whether any of them saw a non-finite loss (stop with an error) or a signal
+        (stop after this step): one tiny all-reduce per step. Returns the signal to stop for, 0 for none."""
+        bad = next((k for k, v in losses.items() if not math.isfinite(v)), None)
+        stop, nonfinite = self.rt.all_reduce_max([float(signals.received), 1.0 if bad else 0.0])
+        if nonfinite:
+            self._nonfinite(step, bad, losses)
+        return int(stop)
+
+    def _learning_rates(self) -> dict[str, float]:
+        return {name: opt.param_groups[0]["lr"] for name, opt in self.ctx.optimizers.items()}
+
+    def _preview_modules(self) -> dict[str, nn.Module]:
+        modules = dict(self.ctx.bare)
+        if self.ema is not None:
+            modules.update(self.ema.modules)
+        return modules
 
     def _nonfinite(self, step: int, bad: str | None, losses: dict[str, float]) -> None:
         reports = self.rt.all_gather_object((self.rt.rank, bad, losses.get(bad) if bad else None))
         rank, name, value = next(r for r in reports if r[1] is not None)
         where = f" on process {rank}" if self.rt.world_size > 1 else ""
         raise TrainingError(
-            f"step {step}: loss {name!r} is {value}{where}; training stopped. {self._last_good()}"
+            f"step {step}: loss {name!r} is {value}{where}; training stopped. {self.checkpointer.last_good_message()}"
             " Try a lower learning rate (--set lr=...) or fp32 (--precision fp32)."
         )
+
+
+def _import_loop_modules(main: bool) -> None:
+    """Import now what the loop imports later (the bar, previews, plots): ``import rich`` draws from python's
+    ``random``, and a draw at a step that depends on where a run was resumed would break exact resume."""
+    import vidsynth.generate  # noqa: F401
+    import vidsynth.io  # noqa: F401
+
+    if main:
+        import rich.console  # noqa: F401
+        import rich.progress  # noqa: F401
+
+        import vidsynth.plotting  # noqa: F401
 
 
 def _as_floats(losses: Any, plugin_name: str) -> dict[str, float]:
@@ -687,79 +558,12 @@ def _as_floats(losses: Any, plugin_name: str) -> dict[str, float]:
         raise TrainingError(f"plugin {plugin_name}: train_step returned a loss that is not a number: {losses!r}") from None
 
 
-class _Progress:
-    """A rich progress bar on a terminal; plain lines (every --log-every steps) otherwise or with --quiet."""
+def train(plugin: ModelPlugin, config: ModelConfig, dataset: Any, **kwargs: Any) -> TrainResult:
+    """Train ``plugin`` on ``dataset`` (any map-style dataset of uint8 ``[T, H, W, C]`` clips).
 
-    def __init__(self, trainer: Trainer, start: int, total: int) -> None:
-        self.trainer = trainer
-        self.bar = None
-        if not trainer.rt.is_main:
-            return
-        from rich.console import Console
-
-        console = trainer.console or Console()
-        self.console = console
-        if console.is_terminal and not trainer.opts.quiet:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.bar = Progress(
-                TextColumn(f"[bold]{trainer.plugin.name}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}"),
-                TimeRemainingColumn(),
-                TextColumn("{task.fields[losses]}"),
-                console=console,
-            )
-            self.task = self.bar.add_task("train", total=total, completed=start, rate="", losses="")
-            self.bar.start()
-            self._t = time.perf_counter()
-            self._last = start
-
-    def update(self, step: int, losses: dict[str, float]) -> None:
-        if self.bar is None:
-            return
-        now = time.perf_counter()
-        rate = (step - self._last) * self.trainer.config.batch_size * self.trainer.rt.world_size / max(now - self._t, 1e-9)
-        self._t, self._last = now, step
-        text = "  ".join(f"{k} {v:.4g}" for k, v in losses.items())
-        self.bar.update(self.task, completed=step, rate=f"{rate:.1f} clips/s", losses=text)
-
-    def line(self, record: dict[str, Any], total: int, t0: float, start: int) -> None:
-        if self.bar is not None or not self.trainer.rt.is_main:
-            return
-        done = record["step"] - start
-        eta = (time.perf_counter() - t0) / max(done, 1) * (total - record["step"])
-        losses = "  ".join(f"{k} {v:.4g}" for k, v in record["losses"].items())
-        print(
-            f"step {record['step']}/{total}  {losses}  {record['clips_per_s']:.1f} clips/s  ETA {_hms(eta)}",
-            flush=True,
-        )
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
-def _hms(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
-def train(
-    plugin: ModelPlugin,
-    config: ModelConfig,
-    dataset: Any,
-    *,
-    runtime: Runtime,
-    run_dir: str | Path,
-    options: TrainOptions | None = None,
-    resume: bool = False,
-    **kwargs: Any,
-) -> TrainResult:
-    """Train ``plugin`` on ``dataset`` (any map-style dataset of uint8 ``[T, H, W, C]`` clips) into ``run_dir``.
-
-    ``resume=True`` continues the newest checkpoint of ``run_dir`` exactly. Returns how it ended; a
-    ``TrainingError`` says why training had to stop (e.g. a NaN loss: the message names the step and loss).
+    The keyword arguments are ``Trainer``'s (``runtime`` and ``run_dir`` are required; ``options``,
+    ``resume``, ``preset``, ``data_info``, ``preview_clips``, ``console``). ``resume=True`` continues the
+    newest checkpoint of ``run_dir`` exactly. Returns how it ended; a ``TrainingError`` says why training
+    had to stop (e.g. a NaN loss: the message names the step and loss).
     """
-    return Trainer(plugin, config, dataset, runtime=runtime, run_dir=run_dir, options=options, resume=resume, **kwargs).run()
+    return Trainer(plugin, config, dataset, **kwargs).run()

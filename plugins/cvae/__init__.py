@@ -62,6 +62,7 @@ class CVAE(ModelPlugin[CVAEConfig]):
     description = "Conditional VAE in-betweening: first + last frame -> video (3D convs; Penington et al. 2019, section 5)"
     paper = f"{PENINGTON_2019}, sections 5 and 7, Table 1"
     ema_modules = ("model",)
+    schedule_keys = ("beta",)  # the KL weight of the warm-up: plotted apart from the losses
     sample_options = {"temperature": (float, 1.0, "scale of z ~ N(0, I); 0 is the same as --mean")}
 
     def check_config(self, config: CVAEConfig) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import List, Optional
 
@@ -27,7 +28,7 @@ def train(
     deterministic: bool = typer.Option(False, "--deterministic", help="Deterministic kernels only (slower; errors on ops without one)."),
     channels_last: bool = typer.Option(False, "--channels-last", help="channels_last_3d memory format (can be faster on GPU)."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Directory of this run (default runs/PLUGIN-YYYYmmdd-HHMMSS; must be new)."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run directory exactly where its last checkpoint left off."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run directory exactly where its last checkpoint left off (from step 0 if it has none yet)."),
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Save a checkpoint every N steps (also at the end and on Ctrl-C)."),
     keep: int = typer.Option(3, "--keep", help="Keep the newest K checkpoints."),
     preview_every: int = typer.Option(500, "--preview-every", help="Write a preview grid (mp4 + GIF) every N steps; 0 turns previews off."),
@@ -88,7 +89,7 @@ def train(
             raise VidsynthError(f"run {resume} was trained with --seed {saved_seed}; resume keeps it (drop --seed)")
         seed = saved_seed
         config = model.config_from_dict(info["config"])
-        data_source = data_source or info.get("data", {}).get("source")
+        data_source = data_source or run_data_source(info, Path(resume))
         if steps is None and epochs is None:
             steps = info.get("trainer", {}).get("steps", config.steps)
     else:
@@ -100,6 +101,10 @@ def train(
         config = follow_data_channels(model, config, data_source, sets, config_file, preset)
     if not data_source:
         raise VidsynthError("DATA is missing: give a folder of videos, a prepared cache or builtin:NAME")
+    if resume is not None and os.environ.get("RANK", "0") == "0":  # under torchrun rank 0 alone takes the lock
+        from vidsynth.run_lock import RunLock
+
+        RunLock(resume).check()  # another trainer holds it: say so now, before the data is opened
     if run_dir is not None and run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
         new_run_dir(model.name, "runs", run_dir)  # raises the one-line error, before torch is even imported
 
@@ -131,7 +136,7 @@ def train(
             result = run_training(
                 model, config, dataset, runtime=rt, run_dir=target, options=options, resume=resume is not None,
                 preset=preset if resume is None else None,
-                data_info={"source": data_source, "description": _describe(dataset)},
+                data_info={"source": stored_data_source(data_source), "description": _describe(dataset)},
                 preview_clips=preview_clips,
             )
         except VidsynthError:
@@ -154,6 +159,38 @@ def train(
     if rt.is_main:
         typer.echo(f"done: {result.step} steps, checkpoint {result.checkpoint}")
         typer.echo(f"sample with: vidsynth sample {model.name} --checkpoint {result.run_dir} -o sample.mp4")
+
+
+def stored_data_source(source: str) -> str:
+    """What config.json records as the data: a built-in name as given, a path made absolute (so the run
+    resumes from any working directory)."""
+    if source.startswith("builtin:"):
+        return source
+    return str(Path(source).expanduser().resolve())
+
+
+def run_data_source(info: dict, run_dir: Path) -> str | None:
+    """The data of a run being resumed, from its config.json: a built-in name, an absolute path, or a
+    relative one, looked up next to the run directory first and then (as runs before absolute paths
+    recorded them) from the working directory. A path that is gone is a one-line error saying where it
+    came from. The path is only read (opened as data), never written."""
+    from vidsynth.errors import VidsynthError
+
+    data = info.get("data")
+    source = data.get("source") if isinstance(data, dict) else None
+    if not source:
+        return None
+    if not isinstance(source, str):
+        raise VidsynthError(f"{run_dir / 'config.json'}: entry data.source is not a path or a builtin: name")
+    if source.startswith("builtin:"):
+        return source
+    path = Path(source).expanduser()
+    for candidate in ([path] if path.is_absolute() else [run_dir / path, path]):
+        if candidate.exists():
+            return str(candidate)
+    raise VidsynthError(
+        f"the run's data path {source} (from {run_dir / 'config.json'}) does not exist; pass DATA to train on another copy"
+    )
 
 
 def _cores() -> int:
