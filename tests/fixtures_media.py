@@ -95,3 +95,26 @@ def bad_files(folder: Path, good: Path) -> dict[str, str]:
         "image.avi": "still image",
         "short.mp4": "too short",
     }
+
+
+def videos_and_cache(root: Path, count: int, params, **prepare_options) -> tuple[Path, Path]:
+    """``count`` 20-frame test videos in ``root/videos`` and the clip cache prepared from them in ``root/cache``."""
+    from vidsynth.data import prepare_cache
+
+    videos = root / "videos"
+    videos.mkdir()
+    for i in range(count):
+        video(videos / f"v{i}.mp4", n=20, seed=i)
+    prepare_cache(videos, root / "cache", params, progress=False, workers=1, **prepare_options)
+    return videos, root / "cache"
+
+
+def data_cli(*args):
+    """``python -m vidsynth ARGS`` with only the built-in datasets loaded (the data commands need no model)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, VIDSYNTH_PLUGINS="builtin-datasets")
+    return subprocess.run([sys.executable, "-m", "vidsynth", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=120)

@@ -7,13 +7,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from fixtures_media import video
+from fixtures_media import data_cli, videos_and_cache
 from vidsynth.data import CacheParams, open_clips, prepare_cache
 from vidsynth.data.manifest import Manifest
 from vidsynth.errors import VidsynthError
@@ -22,21 +20,14 @@ PARAMS = CacheParams(frames=8, size=16)
 VICTIM_TEXT = "precious, not a clip " * 2000  # larger than a clip, so a careless reader would map it
 
 
-def vidsynth(*args):
-    env = dict(os.environ, VIDSYNTH_PLUGINS="builtin-datasets")
-    return subprocess.run([sys.executable, "-m", "vidsynth", *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=120)
+vidsynth = data_cli
 
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
     """Two 20-frame videos and the cache prepared from them (copied, then tampered with, by each test)."""
     root = tmp_path_factory.mktemp("hostile")
-    videos = root / "videos"
-    videos.mkdir()
-    for i in range(2):
-        video(videos / f"v{i}.mp4", n=20, seed=i)
-    prepare_cache(videos, root / "cache", PARAMS, progress=False, workers=1)
+    videos, _ = videos_and_cache(root, 2, PARAMS)
     return videos, root / "cache"
 
 

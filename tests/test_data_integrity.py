@@ -6,13 +6,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 import torch
 
-from fixtures_media import video
+from fixtures_media import data_cli, video, videos_and_cache
 from vidsynth.data import CacheParams, open_clips, prepare_cache
 from vidsynth.data import clip_cache
 from vidsynth.data.integrity import DamagedCache, check_shards
@@ -22,21 +20,14 @@ from vidsynth.data.shards import HEADER_SIZE, hash_shard
 PARAMS = CacheParams(frames=8, size=16, test_fraction=0.0)
 
 
-def vidsynth(*args):
-    env = dict(os.environ, VIDSYNTH_PLUGINS="builtin-datasets")
-    return subprocess.run([sys.executable, "-m", "vidsynth", *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=120)
+vidsynth = data_cli
 
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
     """Three 20-frame videos (2 clips each), one shard per clip, and the clips as prepared."""
     root = tmp_path_factory.mktemp("integrity")
-    videos = root / "videos"
-    videos.mkdir()
-    for i in range(3):
-        video(videos / f"v{i}.mp4", n=20, seed=i)
-    prepare_cache(videos, root / "cache", PARAMS, progress=False, workers=1, clips_per_shard=2)
+    videos, _ = videos_and_cache(root, 3, PARAMS, clips_per_shard=2)
     clips = open_clips(root / "cache", frames=8, size=16, split="all")
     return videos, root / "cache", torch.stack([clips[i] for i in range(len(clips))])
 

@@ -702,6 +702,25 @@ def _resolve_checkpoint(path: Path) -> tuple[Path, Path]:
     return path, ckpt
 
 
+def plugin_and_config(info: dict[str, Any], what: str, plugin_name: str | None = None) -> tuple[Any, Any]:
+    """The installed plugin and typed config of a saved model's ``config.json`` (``info``).
+
+    ``what`` names the model in errors ("checkpoint runs/x"); a model of another plugin than ``plugin_name``
+    or a config the installed plugin no longer accepts is a one-line error.
+    """
+    from vidsynth.plugins import get_registry
+
+    saved_plugin = info["plugin"]
+    if plugin_name is not None and saved_plugin != plugin_name:
+        raise VidsynthError(f"{what} is a {saved_plugin} model, not {plugin_name}")
+    plugin = get_registry().model(saved_plugin)
+    try:
+        config = plugin.config_from_dict(info["config"])
+    except ConfigError as exc:
+        raise VidsynthError(f"{what} does not fit the installed {saved_plugin} plugin: {exc}") from None
+    return plugin, config
+
+
 def load_run(path: str | Path, plugin_name: str | None = None, device: str | torch.device = "cpu") -> LoadedRun:
     """Load a run's newest complete checkpoint (or the checkpoint folder given) for sampling or eval.
 
@@ -709,18 +728,10 @@ def load_run(path: str | Path, plugin_name: str | None = None, device: str | tor
     files' sha256 and every tensor's shape. The modules come back in eval mode on ``device``, holding
     the EMA weights for the modules that have them.
     """
-    from vidsynth.plugins import get_registry
-
     run_dir, ckpt = _resolve_checkpoint(Path(path))
     info = read_run_config(run_dir)
     saved_plugin = info["plugin"]
-    if plugin_name is not None and saved_plugin != plugin_name:
-        raise VidsynthError(f"checkpoint {path} is a {saved_plugin} model, not {plugin_name}")
-    plugin = get_registry().model(saved_plugin)
-    try:
-        config = plugin.config_from_dict(info["config"])
-    except ConfigError as exc:
-        raise VidsynthError(f"checkpoint {path} does not fit the installed {saved_plugin} plugin: {exc}") from None
+    plugin, config = plugin_and_config(info, f"checkpoint {path}", plugin_name)
     meta = read_checkpoint_meta(ckpt)
     if meta.get("plugin", saved_plugin) != saved_plugin:
         raise VidsynthError(f"checkpoint {ckpt} holds a {meta.get('plugin')} model but its run is {saved_plugin}")

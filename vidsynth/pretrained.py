@@ -108,20 +108,12 @@ def load_pretrained(folder: str | Path, plugin_name: str | None = None, device: 
     Only the shipped modules are in ``.modules`` (a module sampling does not use is not there at all,
     rather than there with random weights).
     """
-    from vidsynth.checkpoint import LoadedRun, load_module_tensors
-    from vidsynth.errors import ConfigError
-    from vidsynth.plugins import get_registry
+    from vidsynth.checkpoint import LoadedRun, load_module_tensors, plugin_and_config
 
     folder = Path(folder)
     data = info(folder)
     saved_plugin = data["plugin"]
-    if plugin_name is not None and saved_plugin != plugin_name:
-        raise VidsynthError(f"pretrained model {folder} is a {saved_plugin} model, not {plugin_name}")
-    plugin = get_registry().model(saved_plugin)
-    try:
-        config = plugin.config_from_dict(data["config"])
-    except ConfigError as exc:
-        raise VidsynthError(f"pretrained model {folder} does not fit the installed {saved_plugin} plugin: {exc}") from None
+    plugin, config = plugin_and_config(data, f"pretrained model {folder}", plugin_name)
     shipped = data["pretrained"]
     weights = folder / WEIGHTS
     if _sha256(weights) != shipped.get("sha256"):
