@@ -134,16 +134,19 @@ def parse_frame_size(text: str) -> tuple[int, int]:
 def photo_size(width: int, height: int, size: tuple[int, int] | None = None,
                max_side: int = DEFAULT_MAX_SIDE) -> tuple[int, int]:
     """The ``(W, H)`` of a video made from a ``width x height`` photo: ``size`` when given, else the photo's
-    own, scaled down (never up) so that its long side is at most ``max_side``; then each side rounded
-    down to even, as libx264's yuv420p needs (what is cut is one edge row or column, not a resample)."""
+    own, scaled down (never up) so that its long side is at most ``max_side``. Sides are even, as libx264's
+    yuv420p needs: a scaled side is rounded to the nearest even number, a photo's own or a chosen odd side
+    loses one pixel (one edge row or column is cut, not resampled)."""
     if max_side < 2:
         raise VidsynthError(f"--max-side must be at least 2 pixels, got {max_side}")
     if size is not None:
         w, h = size
+    elif max(width, height) > max_side:
+        scale = max_side / max(width, height)
+        return max(2, 2 * round(width * scale / 2)), max(2, 2 * round(height * scale / 2))
     else:
-        scale = min(1.0, max_side / max(width, height))
-        w, h = max(2, round(width * scale)), max(2, round(height * scale))
-    return w - w % 2, h - h % 2
+        w, h = width, height
+    return max(2, w - w % 2), max(2, h - h % 2)
 
 
 def fit_image(array: np.ndarray, width: int, height: int) -> np.ndarray:
