@@ -253,3 +253,20 @@ def test_size_for_a_model_fixed_to_its_training_size_is_refused(trained, env):
     assert result.returncode == 1
     assert result.stderr.strip() == ("error: tiny-keyframes samples only at its training size (it does not declare"
                                      " supports_any_size); drop --size")
+
+
+def test_the_videos_first_and_last_frames_are_the_photos(tmp_path, photo_env):
+    """End to end through the mp4 encoder (lossy: yuv420p, CRF 18): above 40 dB on a smooth photo. The frames
+    before encoding are the photos exactly (tests/test_photo_resolution.py)."""
+    y, x = np.mgrid[0:96, 0:128] / 96.0
+    photos = []
+    for name, shift in (("a.png", 0.0), ("b.png", 0.3)):
+        photo = np.stack([np.sin(3 * (x - shift)), np.cos(2 * y + x), np.sin(2 * (x + y))], axis=-1)
+        photos.append(np.round((photo + 1) * 127.5).astype(np.uint8))
+        Image.fromarray(photos[-1]).save(tmp_path / name)
+    result = sample_photos(tmp_path, photo_env, "--in", "a.png", "b.png", "-o", "v.mp4")
+    assert result.returncode == 0, result.stderr
+    frames = decoded(tmp_path / "v.mp4")
+    for frame, photo in ((frames[0], photos[0]), (frames[-1], photos[1])):
+        mse = ((frame.astype(float) - photo) ** 2).mean()
+        assert 10 * np.log10(255**2 / mse) > 40
