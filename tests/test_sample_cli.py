@@ -270,3 +270,10 @@ def test_the_videos_first_and_last_frames_are_the_photos(tmp_path, photo_env):
     for frame, photo in ((frames[0], photos[0]), (frames[-1], photos[1])):
         mse = ((frame.astype(float) - photo) ** 2).mean()
         assert 10 * np.log10(255**2 / mse) > 40
+
+
+def test_size_without_photos_is_refused(tmp_path, photo_env):
+    result = sample_photos(tmp_path, photo_env, "--size", "64x48", "-o", "v.mp4")
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("error: --size sizes the video made from --in photos; pass --in IMAGE... or"
+                                     " drop --size")

@@ -314,17 +314,14 @@ class KeyframeVideoGenerator(nn.Module):
         size = tuple(full.shape[-2:])
         flow = resize_flow(self.motion.flow(small), size) if self.motion is not None else None
         first, last = full[:, :, 0], full[:, :, 1]
-        times = torch.linspace(0.0, 1.0, self.frames).tolist()
-        out = []
-        for i, t in enumerate(times):
-            if i == 0 or i == len(times) - 1:
-                out.append(first if i == 0 else last)  # exactly the keyframes, whatever rounding does
-                continue
-            frame = (1.0 - t) * first + t * last
+        out = full.new_empty(full.shape[0], full.shape[1], self.frames, *size)
+        out[:, :, 0], out[:, :, -1] = first, last  # exactly the keyframes, whatever rounding does
+        for i, t in enumerate(torch.linspace(0.0, 1.0, self.frames).tolist()[1:-1], start=1):
+            frame = torch.lerp(first, last, t)
             if flow is not None:
                 frame = self.motion.blend(frame, motion_frame(first, last, flow, t))
-            out.append(frame + resize_frames(detail[:, :, i], size))
-        return torch.stack(out, dim=2)
+            out[:, :, i] = frame + resize_frames(detail[:, :, i], size)
+        return out
 
 
 def resize_keyframes(keyframes: Tensor, size: int) -> Tensor:
