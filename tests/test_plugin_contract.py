@@ -163,9 +163,16 @@ def test_a_condition_that_does_not_fit_the_model_is_a_clear_error(name):
         return
     with pytest.raises(VidsynthError, match=re.escape(f"needs {plugin.task.inputs}")):
         run_sample(plugin, modules, config, None, 1, seed=0)
-    wrong_size = torch.nn.functional.interpolate(plugin.condition_from(real, config), scale_factor=(1, 2, 2))
+    condition = plugin.condition_from(real, config)
+    wrong_channels = torch.cat([condition, condition[:, :1]], dim=1)
+    with pytest.raises(VidsynthError, match=f"{config.channels}-channel"):
+        run_sample(plugin, modules, config, wrong_channels, 1, seed=0)
+    other_size = torch.nn.functional.interpolate(condition, scale_factor=(1, 2, 2))
+    if getattr(plugin, "supports_any_size", False):  # a plugin that samples at any size follows the condition
+        assert run_sample(plugin, modules, config, other_size, 1, seed=0).shape[-2:] == other_size.shape[-2:]
+        return
     with pytest.raises(VidsynthError, match=f"{config.size}x{config.size}"):
-        run_sample(plugin, modules, config, wrong_size, 1, seed=0)
+        run_sample(plugin, modules, config, other_size, 1, seed=0)
 
 
 @pytest.mark.parametrize("name", model_ids())

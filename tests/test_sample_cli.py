@@ -174,3 +174,106 @@ def test_without_in_and_without_known_data_the_error_asks_for_images(trained, en
     assert result.stderr == ("error: tiny-keyframes (keyframes) needs exactly 2 input images (first and last frame):"
                              " pass --in (its run records no training data to take them from)\n")
     assert not (trained / "x.mp4").exists()
+
+
+# -- photos at their own size (cvae and cgan sample at any size) ------------------------------------------
+@pytest.fixture
+def photo_env(tmp_path):
+    return tiny_plugin_env(tmp_path, plugins="cvae,tiny,builtin-datasets,builtin-metrics")
+
+
+def save_photo(path, width, height, seed=0):
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(path)
+
+
+def sample_photos(tmp_path, env, *args):
+    return run_vidsynth(["sample", "cvae", "--checkpoint", "pretrained", *args], env=env, cwd=tmp_path)
+
+
+def test_an_odd_non_square_photo_pair_keeps_its_size_made_even(tmp_path, photo_env):
+    save_photo(tmp_path / "a.png", 45, 31)
+    save_photo(tmp_path / "b.png", 45, 31, seed=1)
+    result = sample_photos(tmp_path, photo_env, "--in", "a.png", "b.png", "-o", "v.mp4")
+    assert result.returncode == 0, result.stderr
+    assert "note: a.png is 45x31; the video is 44x30 (even sides, as the mp4 encoder needs)" in result.stderr
+    frames = decoded(tmp_path / "v.mp4")
+    assert len(frames) == 16 and frames[0].shape == (30, 44, 3)
+
+
+def test_a_second_photo_of_another_size_is_fitted_to_the_first_with_a_note(tmp_path, photo_env):
+    save_photo(tmp_path / "a.png", 64, 48)
+    save_photo(tmp_path / "b.png", 30, 30, seed=1)
+    result = sample_photos(tmp_path, photo_env, "--in", "a.png", "b.png", "-o", "v.webm")
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
+    assert notes == ["note: b.png is 30x30, not 64x48 like a.png; center-cropped and resized to 64x48"]
+    assert decoded(tmp_path / "v.webm")[0].shape == (48, 64, 3)
+
+
+def test_size_chooses_the_videos_width_and_height(tmp_path, photo_env):
+    save_photo(tmp_path / "a.png", 64, 48)
+    result = sample_photos(tmp_path, photo_env, "--in", "a.png", "a.png", "--size", "40x24", "-o", "v.mp4")
+    assert result.returncode == 0, result.stderr
+    assert decoded(tmp_path / "v.mp4")[0].shape == (24, 40, 3)
+
+
+def test_max_side_caps_the_long_side_with_a_note(tmp_path, photo_env):
+    save_photo(tmp_path / "a.png", 100, 60)
+    result = sample_photos(tmp_path, photo_env, "--in", "a.png", "a.png", "--max-side", "32", "-o", "v.mp4")
+    assert result.returncode == 0, result.stderr
+    assert "note: a.png is 100x60; the video is 32x20 (its long side capped at 32;" in result.stderr
+    assert decoded(tmp_path / "v.mp4")[0].shape == (20, 32, 3)
+
+
+def test_photos_larger_than_1024_are_capped_by_default(tmp_path, photo_env):
+    save_photo(tmp_path / "wide.png", 1100, 300)
+    result = sample_photos(tmp_path, photo_env, "--in", "wide.png", "wide.png", "-o", "v.mp4")
+    assert result.returncode == 0, result.stderr
+    assert decoded(tmp_path / "v.mp4")[0].shape == (280, 1024, 3)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--size", "64x4O"], "error: --size takes WxH (or N for NxN) in pixels, each at least 2, e.g. 640x480; got '64x4O'"),
+    (["--size", "64x48", "--max-side", "64"], "error: --size and --max-side both choose the video's size: pass one of them"),
+    (["--max-side", "1"], "error: --max-side must be at least 2 pixels, got 1"),
+])
+def test_a_bad_size_choice_is_a_one_line_error_and_writes_nothing(tmp_path, photo_env, args, message):
+    save_photo(tmp_path / "a.png", 16, 16)
+    result = sample_photos(tmp_path, photo_env, "--in", "a.png", "a.png", *args, "-o", "v.mp4")
+    assert result.returncode == 1
+    assert result.stderr.strip() == message
+    assert not (tmp_path / "v.mp4").exists()
+
+
+def test_size_for_a_model_fixed_to_its_training_size_is_refused(trained, env):
+    Image.new("RGB", (8, 8)).save(trained / "a.png")
+    result = run_vidsynth(["sample", "tiny-keyframes", "--in", "a.png", "a.png", "--size", "16", "-o", "v.mp4"],
+                          env=env, cwd=trained)
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("error: tiny-keyframes samples only at its training size (it does not declare"
+                                     " supports_any_size); drop --size")
+
+
+def test_the_videos_first_and_last_frames_are_the_photos(tmp_path, photo_env):
+    """End to end through the mp4 encoder (lossy: yuv420p, CRF 18): above 40 dB on a smooth photo. The frames
+    before encoding are the photos exactly (tests/test_photo_resolution.py)."""
+    y, x = np.mgrid[0:96, 0:128] / 96.0
+    photos = []
+    for name, shift in (("a.png", 0.0), ("b.png", 0.3)):
+        photo = np.stack([np.sin(3 * (x - shift)), np.cos(2 * y + x), np.sin(2 * (x + y))], axis=-1)
+        photos.append(np.round((photo + 1) * 127.5).astype(np.uint8))
+        Image.fromarray(photos[-1]).save(tmp_path / name)
+    result = sample_photos(tmp_path, photo_env, "--in", "a.png", "b.png", "-o", "v.mp4")
+    assert result.returncode == 0, result.stderr
+    frames = decoded(tmp_path / "v.mp4")
+    for frame, photo in ((frames[0], photos[0]), (frames[-1], photos[1])):
+        mse = ((frame.astype(float) - photo) ** 2).mean()
+        assert 10 * np.log10(255**2 / mse) > 40
+
+
+def test_size_without_photos_is_refused(tmp_path, photo_env):
+    result = sample_photos(tmp_path, photo_env, "--size", "64x48", "-o", "v.mp4")
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("error: --size sizes the video made from --in photos; pass --in IMAGE... or"
+                                     " drop --size")

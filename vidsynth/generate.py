@@ -104,16 +104,25 @@ def run_sample(
         module.eval()
     with torch.no_grad():
         video = plugin.sample(modules, config, condition, n, generator, frames=frames, mean=mean, **opts)
-    return check_video(video, plugin, config, n, frames or config.frames)
+    return check_video(video, plugin, config, n, frames or config.frames, frame_size(plugin, config, condition))
 
 
-def check_video(video: Any, plugin: ModelPlugin, config: ModelConfig, n: int, frames: int) -> torch.Tensor:
+def frame_size(plugin: ModelPlugin, config: ModelConfig, condition: Any) -> tuple[int, int]:
+    """``(H, W)`` of the frames a plugin samples: the config's square size, or, for a plugin that declares
+    ``supports_any_size``, the size of the condition it was given (e.g. a photo's own size)."""
+    if condition is not None and getattr(plugin, "supports_any_size", False):
+        return int(condition.shape[-2]), int(condition.shape[-1])
+    return config.size, config.size
+
+
+def check_video(video: Any, plugin: ModelPlugin, config: ModelConfig, n: int, frames: int,
+                size: tuple[int, int] | None = None) -> torch.Tensor:
     """Check a plugin's output against the contract; a mismatch is a plugin bug reported in one line."""
     import torch
 
     if not isinstance(video, torch.Tensor):
         raise VidsynthError(f"plugin {plugin.name}: sample() returned {type(video).__name__}, not a tensor")
-    want = (n, config.channels, frames, config.size, config.size)
+    want = (n, config.channels, frames, *(size or (config.size, config.size)))
     if tuple(video.shape) != want:
         raise VidsynthError(
             f"plugin {plugin.name}: sample() returned shape {list(video.shape)}, expected [n, C, T, H, W] = {list(want)}"
@@ -141,7 +150,7 @@ def check_condition(plugin: ModelPlugin, config: ModelConfig, condition: torch.T
     _, c, k, h, w = condition.shape
     if not task.accepts(k):
         raise VidsynthError(f"{plugin.name} ({task.value}) needs {task.inputs}, got {k}")
-    if (c, h, w) != (config.channels, config.size, config.size):
+    if c != config.channels or (not getattr(plugin, "supports_any_size", False) and (h, w) != (config.size, config.size)):
         raise VidsynthError(
             f"{plugin.name} works on {config.channels}-channel {config.size}x{config.size} frames; the condition is"
             f" {c}-channel {h}x{w}"

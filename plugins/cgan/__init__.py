@@ -46,6 +46,10 @@ class CGAN(ModelPlugin[CGANConfig]):
     default_preset = "small"
     description = "Conditional GAN in-betweening: first + last frame -> video (3D convs; Penington et al. 2019, section 6)"
     paper = f"{PENINGTON_2019}, sections 6 and 7, Table 1"
+    #: samples at any frame size: the network runs at ``size`` and the video is composed at the keyframes'
+    #: own size (``vidsynth.nn.keyframes.generate_keyframe_video``), so ``sample --in`` keeps a photo's size
+    #: and ``eval --size N`` works; the config's ``size`` stays the network's
+    supports_any_size = True
     ema_modules = ("generator",)
 
     def check_config(self, config: CGANConfig) -> None:

@@ -61,6 +61,10 @@ class CVAE(ModelPlugin[CVAEConfig]):
     default_preset = "small"
     description = "Conditional VAE in-betweening: first + last frame -> video (3D convs; Penington et al. 2019, section 5)"
     paper = f"{PENINGTON_2019}, sections 5 and 7, Table 1"
+    #: samples at any frame size: the network runs at ``size`` and the video is composed at the keyframes'
+    #: own size (``vidsynth.nn.keyframes.generate_keyframe_video``), so ``sample --in`` keeps a photo's size
+    #: and ``eval --size N`` works; the config's ``size`` stays the network's
+    supports_any_size = True
     ema_modules = ("model",)
     schedule_keys = ("beta",)  # the KL weight of the warm-up: plotted apart from the losses
     sample_options = {"temperature": (float, 1.0, "scale of z ~ N(0, I); 0 is the same as --mean")}

@@ -16,6 +16,7 @@ from vidsynth.nn.keyframes import (  # noqa: F401  (re-exported)
     KeyframeVideoGenerator,
     SameConvTranspose3d,
     encode_keyframes,
+    generate_keyframe_video,
     linear_interpolation,
     motion_interpolation,
     temporal_kernels,
@@ -58,5 +59,6 @@ class KeyframeCVAE(nn.Module):
         return {"recon": recon, "mu": mu, "sigma": sigma, "mean": mean}
 
     def generate(self, keyframes: Tensor, z: Tensor) -> Tensor:
-        """The decoder alone: keyframes [B, C, 2, H, W] in [0, 1] and z [B, z_dim] -> video."""
-        return self.generator(z, self.encode_keyframes(keyframes), keyframes)
+        """The decoder alone: keyframes [B, C, 2, H, W] in [0, 1] of any size and z [B, z_dim] -> video at
+        the keyframes' size (``vidsynth.nn.keyframes.generate_keyframe_video``)."""
+        return generate_keyframe_video(self.image_encoder, self.generator, z, keyframes)

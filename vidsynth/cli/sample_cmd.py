@@ -21,6 +21,8 @@ def sample(
     frames: Optional[int] = typer.Option(None, "--frames", help="Frames per video (default: the model's)."),
     mean: bool = typer.Option(False, "--mean", help="The deterministic best guess (e.g. zero noise) instead of a random sample."),
     options: Optional[List[str]] = typer.Option(None, "--option", help="Plugin sample option key=value (repeatable; `vidsynth plugins show PLUGIN` lists them)."),
+    size: Optional[str] = typer.Option(None, "--size", help="Video size WxH (or N for NxN) in pixels, for models that sample at any size (cvae, cgan); default: the first photo's own size."),
+    max_side: Optional[int] = typer.Option(None, "--max-side", help="Largest long side of a video made at a photo's own size, in pixels (default 1024); larger photos are scaled down."),
     grid: bool = typer.Option(False, "--grid", help="Tile the n videos into one video."),
     fps: Optional[float] = typer.Option(None, "--fps", help="Frame rate of the output (default: the model's)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
@@ -30,8 +32,13 @@ def sample(
 
     The number of input images depends on the model's task: none (unconditional), 1 (first-frame),
     2 (keyframes: first and last), 1 or more (next-frame). Without --in, a conditional model takes its
-    frames from the middle held-out clip of the data it was trained on (a line names the clip). Images of another size are center-cropped
-    and resized to the model's frame size. With -n N > 1 the videos are OUT_000.mp4, OUT_001.mp4, ...
+    frames from the middle held-out clip of the data it was trained on (a line names the clip).
+
+    Models that sample at any size (cvae, cgan) make the video at the first photo's own size (its long side
+    capped at --max-side, default 1024; sides made even, as mp4 needs), or at --size WxH; the network runs
+    at its own size and its motion and residual are applied to the full-size photos, whose pixels are the
+    first and last frames. A second photo of another size is center-cropped and resized to the first's
+    (a line says so). Other models take images center-cropped and resized to their frame size. With -n N > 1 the videos are OUT_000.mp4, OUT_001.mp4, ...
     (or DIR/sample_000.mp4, ... when OUT is a folder), or one tiled video with --grid. Existing files
     are never overwritten without --force.
 
@@ -40,6 +47,8 @@ def sample(
       vidsynth sample wgan3d -n 16 --grid -o samples.gif
 
       vidsynth sample cvae --in first.jpg last.jpg -o inbetween.mp4
+
+      vidsynth sample cvae --in first.jpg last.jpg --size 640x480 -o inbetween.mp4
 
       vidsynth sample cvae --checkpoint runs/cvae-20250101-120000 --in a.png --in b.png -n 4 -o out/
 
@@ -63,6 +72,8 @@ def sample(
     if n < 1:
         raise VidsynthError(f"-n must be >= 1, got {n}")
     typed_options = parse_options(model, options)
+    any_size = bool(getattr(model, "supports_any_size", False))
+    frame_size = check_size_options(model.name, any_size, bool(paths), size, max_side)
     targets = plan_outputs(output, n, grid)
     existing = [t for t in targets if t.exists()]
     if existing and not force:
@@ -79,13 +90,17 @@ def sample(
     if paths:
         from vidsynth.io import read_image
 
-        size, channels = loaded.config.size, loaded.config.channels
-        pictures = []
-        for path in paths:
-            original = _image_size(path)
-            if original is not None and original != (size, size):
-                said.append(f"note: {path} is {original[0]}x{original[1]}; center-cropped and resized to {size}x{size}")
-            pictures.append(read_image(path, size=size, channels=channels))
+        side, channels = loaded.config.size, loaded.config.channels
+        if any_size:  # the video is made at the photos' size
+            pictures, notes = read_photos(paths, channels, frame_size, max_side)
+            said.extend(notes)
+        else:
+            pictures = []
+            for path in paths:
+                original = _image_size(path)
+                if original is not None and original != (side, side):
+                    said.append(f"note: {path} is {original[0]}x{original[1]}; center-cropped and resized to {side}x{side}")
+                pictures.append(read_image(path, size=side, channels=channels))
         condition = images_to_condition(pictures, loaded.device)
     elif model.task.value != "unconditional":
         clip, where, _, _ = held_out_clip(model, loaded.config, (loaded.meta.get("data") or {}).get("source"))
@@ -142,6 +157,51 @@ def held_out_clip(model, config, source: str | None) -> tuple:
     index = len(clips) // 2
     kind = "held-out clip" if split == "test" else "training clip (the data has no test split)"
     return np.asarray(clips[index]), f"{kind} {index} of {len(clips)} of {source}", len(clips), split
+
+
+def check_size_options(plugin: str, any_size: bool, has_photos: bool, size: str | None,
+                       max_side: int | None) -> tuple[int, int] | None:
+    """``--size`` and ``--max-side``, checked before torch loads: the chosen ``(W, H)`` or None."""
+    from vidsynth.errors import VidsynthError
+    from vidsynth.io.image import parse_frame_size
+
+    if size is None and max_side is None:
+        return None
+    flag = "--size" if size is not None else "--max-side"
+    if size is not None and max_side is not None:
+        raise VidsynthError("--size and --max-side both choose the video's size: pass one of them")
+    if not any_size:
+        raise VidsynthError(f"{plugin} samples only at its training size (it does not declare supports_any_size);"
+                            f" drop {flag}")
+    if not has_photos:
+        raise VidsynthError(f"{flag} sizes the video made from --in photos; pass --in IMAGE... or drop {flag}")
+    if max_side is not None and max_side < 2:
+        raise VidsynthError(f"--max-side must be at least 2 pixels, got {max_side}")
+    return parse_frame_size(size) if size is not None else None
+
+
+def read_photos(paths: list[Path], channels: int, size: tuple[int, int] | None,
+                max_side: int | None) -> tuple[list, list[str]]:
+    """The ``--in`` photos of a model that samples at any size, all at the video's size: the first photo's
+    own (capped, even) or ``size``; the others fitted to it. Returns ``(uint8 [H, W, C] arrays, notes)``."""
+    from vidsynth.io import read_image
+    from vidsynth.io.image import DEFAULT_MAX_SIDE, fit_image, photo_size
+
+    cap = max_side if max_side is not None else DEFAULT_MAX_SIDE
+    arrays = [read_image(path, channels=channels) for path in paths]
+    h0, w0 = arrays[0].shape[:2]
+    w, h = photo_size(w0, h0, size, cap)
+    notes = []
+    if size is None and (w, h) != (w0, h0):
+        why = (f"its long side capped at {cap}; choose with --max-side N or --size WxH" if max(w0, h0) > cap
+               else "even sides, as the mp4 encoder needs")
+        notes.append(f"note: {paths[0]} is {w0}x{h0}; the video is {w}x{h} ({why})")
+    for path, array in zip(paths[1:], arrays[1:]):
+        hi, wi = array.shape[:2]
+        if (hi, wi) != (h0, w0):
+            notes.append(f"note: {path} is {wi}x{hi}, not {w0}x{h0} like {paths[0]}; center-cropped and resized"
+                         f" to {w}x{h}")
+    return [fit_image(array, w, h) for array in arrays], notes
 
 
 def plan_outputs(output: Path, n: int, grid: bool) -> list[Path]:

@@ -11,6 +11,10 @@ Any format Pillow opens works (jpg, png, webp, bmp, tiff, gif's first frame, ...
 * ``channels=1`` gives luma (ITU-R 601, Pillow's ``L``), ``channels=3`` RGB.
 
 With ``size`` the image is center-cropped to a square, then resized (Lanczos) to ``size x size``.
+
+Photos for a model that samples at any size keep their own size instead: ``photo_size`` picks the video's
+``W x H`` (a chosen size, or the photo's own, shrunk to a cap on its long side, made even for the mp4
+encoder) and ``fit_image`` brings a photo to it (center-cropped to its aspect ratio, then Lanczos).
 """
 
 from __future__ import annotations
@@ -108,3 +112,60 @@ def read_image(path: str | Path, size: int | None = None, channels: int = 3, *, 
         resized = np.asarray(square.resize((size, size), Image.Resampling.LANCZOS))
         array = resized[:, :, None] if resized.ndim == 2 else resized
     return array
+
+
+#: The long side of a video made at a photo's own size, unless ``--max-side`` says otherwise: 1024 pixels
+#: keep a phone photo's in-between video a few seconds' work and a few hundred MB of memory.
+DEFAULT_MAX_SIDE = 1024
+
+
+def parse_frame_size(text: str) -> tuple[int, int]:
+    """``WxH`` (or ``N`` for N x N) in pixels -> ``(W, H)``; anything else is a one-line error."""
+    parts = text.lower().replace(" ", "").split("x")
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) not in (1, 2) or min(numbers) < 2:
+        raise VidsynthError(f"--size takes WxH (or N for NxN) in pixels, each at least 2, e.g. 640x480; got {text!r}")
+    return (numbers[0], numbers[-1])
+
+
+def photo_size(width: int, height: int, size: tuple[int, int] | None = None,
+               max_side: int = DEFAULT_MAX_SIDE) -> tuple[int, int]:
+    """The ``(W, H)`` of a video made from a ``width x height`` photo: ``size`` when given, else the photo's
+    own, scaled down (never up) so that its long side is at most ``max_side``. Sides are even, as libx264's
+    yuv420p needs: a scaled side is rounded to the nearest even number, a photo's own or a chosen odd side
+    loses one pixel (one edge row or column is cut, not resampled)."""
+    if max_side < 2:
+        raise VidsynthError(f"--max-side must be at least 2 pixels, got {max_side}")
+    if size is not None:
+        w, h = size
+    elif max(width, height) > max_side:
+        scale = max_side / max(width, height)
+        return max(2, 2 * round(width * scale / 2)), max(2, 2 * round(height * scale / 2))
+    else:
+        w, h = width, height
+    return max(2, w - w % 2), max(2, h - h % 2)
+
+
+def fit_image(array: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``uint8 [H0, W0, C]`` -> ``[height, width, C]``: center-cropped to the target's aspect ratio, then
+    resized (Lanczos). A photo at most one pixel larger on each side (an odd size made even) is cropped
+    only, so its pixels stay exactly as they were."""
+    from PIL import Image
+
+    h0, w0, channels = array.shape
+    if (h0, w0) == (height, width):
+        return array
+    if 0 <= w0 - width <= 1 and 0 <= h0 - height <= 1:
+        return array[:height, :width]
+    img = Image.fromarray(array[:, :, 0] if channels == 1 else array, "L" if channels == 1 else "RGB")
+    if w0 * height > h0 * width:  # wider than the target: crop the sides
+        crop_w, crop_h = max(1, round(h0 * width / height)), h0
+    else:
+        crop_w, crop_h = w0, max(1, round(w0 * height / width))
+    left, top = (w0 - crop_w) // 2, (h0 - crop_h) // 2
+    img = img.crop((left, top, left + crop_w, top + crop_h))
+    resized = np.asarray(img.resize((width, height), Image.Resampling.LANCZOS))
+    return resized[:, :, None] if resized.ndim == 2 else resized

@@ -116,6 +116,33 @@ def motion_interpolation(keyframes: Tensor, flow: Tensor, frames: int) -> Tensor
     return video.transpose(1, 2)
 
 
+def motion_frame(first: Tensor, last: Tensor, flow: Tensor, t: float) -> Tensor:
+    """One frame of ``motion_interpolation`` (``first``, ``last`` [B, C, H, W], time ``t`` in [0, 1]): the
+    same formula, a frame at a time, so that a full-resolution video never holds T warped copies at once."""
+    return (1.0 - t) * warp(first, -t * flow) + t * warp(last, (1.0 - t) * flow)
+
+
+def resize_frames(frames: Tensor, size: tuple[int, int]) -> Tensor:
+    """``[..., C, H, W]`` -> ``[..., C, h, w]``: bilinear, antialiased when shrinking (a photo brought to the
+    network's size is averaged, not aliased)."""
+    lead, (c, h, w) = frames.shape[:-3], frames.shape[-3:]
+    if (h, w) == tuple(size):
+        return frames
+    flat = frames.reshape(-1, c, h, w)
+    out = F.interpolate(flat, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
+    return out.view(*lead, c, *size)
+
+
+def resize_flow(flow: Tensor, size: tuple[int, int]) -> Tensor:
+    """A flow ``[B, 2, h, w]`` in pixels -> ``[B, 2, H, W]`` in pixels of the new size: upsampled (bilinear)
+    and each component scaled by its axis' ratio (a 1-pixel shift at 32 wide is 16 pixels at 512 wide)."""
+    h, w = flow.shape[-2:]
+    if (h, w) == tuple(size):
+        return flow
+    scale = torch.tensor([size[1] / w, size[0] / h], device=flow.device, dtype=flow.dtype).view(1, 2, 1, 1)
+    return F.interpolate(flow, size=tuple(size), mode="bilinear", align_corners=False) * scale
+
+
 class CostVolumeMotion(BlockMatchingBlend):
     """A motion-aware base video: the linear interpolation, moved part of the way towards an interpolation
     along estimated motion paths. Two learned numbers, nothing else to fit.
@@ -136,10 +163,15 @@ class CostVolumeMotion(BlockMatchingBlend):
         """``[B, C, 2, H, W]`` -> soft-argmin displacement ``[B, 2, H, W]`` in pixels (first -> last)."""
         return self.flow_between(keyframes[:, :, 0], keyframes[:, :, 1])
 
-    def forward(self, keyframes: Tensor, frames: int) -> Tensor:
-        lerp = linear_interpolation(keyframes, frames)
-        motion = motion_interpolation(keyframes, self.flow(keyframes), frames)
+    def blend(self, lerp: Tensor, motion: Tensor) -> Tensor:
+        """``lerp + alpha (motion - lerp)``: how far the base moves from the cross-fade towards the motion."""
         return lerp + self.alpha * (motion - lerp)
+
+    def forward(self, keyframes: Tensor, frames: int, flow: Tensor | None = None) -> Tensor:
+        """The base video; ``flow`` (pixels, first -> last) replaces the cost-volume estimate when given."""
+        lerp = linear_interpolation(keyframes, frames)
+        motion = motion_interpolation(keyframes, self.flow(keyframes) if flow is None else flow, frames)
+        return self.blend(lerp, motion)
 
 
 class KeyframeVideoGenerator(nn.Module):
@@ -246,6 +278,9 @@ class KeyframeVideoGenerator(nn.Module):
     def forward(self, z: Tensor, codes: Tensor, keyframes: Tensor | None = None) -> Tensor:
         """``z`` [B, z_dim], ``codes`` [B, 2 code_dim] (E_I(x_i), E_I(x_f)), ``keyframes`` [B, C, 2, H, W] in
         [0, 1] (needed for injection and residual output) -> video [B, C, T, H, W] ([0, 1] for sigmoid)."""
+        return self._video_and_base(z, codes, keyframes)[0]
+
+    def _video_and_base(self, z: Tensor, codes: Tensor, keyframes: Tensor | None) -> tuple[Tensor, Tensor | None]:
         if keyframes is None and (self.inject_layers or self.output == "residual"):
             raise ValueError("this generator needs the raw keyframes")
         base = self.base_video(keyframes) if self.output == "residual" else None
@@ -257,8 +292,57 @@ class KeyframeVideoGenerator(nn.Module):
             if i < 4:
                 x = self.act(self.norms[i](x))
         if self.output == "sigmoid":
-            return torch.sigmoid(x)
-        return base + self.ramp * self.residual_gate * x
+            return torch.sigmoid(x), base
+        return base + self.ramp * self.residual_gate * x, base
+
+    def at_resolution(self, z: Tensor, codes: Tensor, small: Tensor, full: Tensor) -> Tensor:
+        """The video at the size of ``full`` (keyframes ``[B, C, 2, H, W]`` in [0, 1], any H x W), the network
+        having run on ``small`` (the same keyframes at the network's size) with ``codes`` (E_I of ``small``).
+
+        Not the small video scaled up: what the network decides at its size is carried to full resolution
+        and applied to the full-resolution keyframes. The base video is rebuilt from the full keyframes
+        (the cross-fade, or with ``motion="costvolume"`` its blend with the interpolation along motion
+        paths, the motion field estimated at the network's size and upsampled), and the network's
+        departure from its own base (``video - base`` at its size: the residual) is upsampled and added.
+        The first and last frames are the full keyframes exactly. Composed a frame at a time, so a large
+        photo costs a few frames of memory, not T.
+        """
+        video, base = self._video_and_base(z, codes, small)
+        if base is None:  # sigmoid output: its departure from the cross-fade is what carries over
+            base = linear_interpolation(small, self.frames)
+        detail = video - base
+        size = tuple(full.shape[-2:])
+        flow = resize_flow(self.motion.flow(small), size) if self.motion is not None else None
+        first, last = full[:, :, 0], full[:, :, 1]
+        out = full.new_empty(full.shape[0], full.shape[1], self.frames, *size)
+        out[:, :, 0], out[:, :, -1] = first, last  # exactly the keyframes, whatever rounding does
+        for i, t in enumerate(torch.linspace(0.0, 1.0, self.frames).tolist()[1:-1], start=1):
+            frame = torch.lerp(first, last, t)
+            if flow is not None:
+                frame = self.motion.blend(frame, motion_frame(first, last, flow, t))
+            out[:, :, i] = frame + resize_frames(detail[:, :, i], size)
+        return out
+
+
+def resize_keyframes(keyframes: Tensor, size: int) -> Tensor:
+    """``[B, C, 2, H, W]`` -> ``[B, C, 2, size, size]`` (each frame resized as a whole: a non-square photo is
+    squeezed, not cropped, so the network sees all of it and its motion maps back onto every pixel)."""
+    return resize_frames(keyframes.transpose(1, 2), (size, size)).transpose(1, 2)
+
+
+def generate_keyframe_video(image_encoder: ImageEncoder, generator: KeyframeVideoGenerator, z: Tensor,
+                            keyframes: Tensor) -> Tensor:
+    """``z`` [B, z_dim] and keyframes ``[B, C, 2, H, W]`` in [0, 1] of any size -> video ``[B, C, T, H, W]``.
+
+    At the network's size this is the generator itself; at any other size the network runs on the
+    keyframes resized to its size and ``KeyframeVideoGenerator.at_resolution`` composes the video at the
+    keyframes' own size. The weights are the same either way, so any checkpoint samples at any size.
+    """
+    h, w = keyframes.shape[-2:]
+    if (h, w) == (generator.size, generator.size):
+        return generator(z, encode_keyframes(image_encoder, keyframes), keyframes)
+    small = resize_keyframes(keyframes, generator.size)
+    return generator.at_resolution(z, encode_keyframes(image_encoder, small), small, keyframes)
 
 
 def encode_keyframes(image_encoder: ImageEncoder, keyframes: Tensor) -> Tensor:
@@ -276,7 +360,8 @@ class KeyframeGenerator(nn.Module):
         self.generator = generator
 
     def forward(self, z: Tensor, keyframes: Tensor) -> Tensor:
-        return self.generator(z, encode_keyframes(self.image_encoder, keyframes), keyframes)
+        """Keyframes of any size (``generate_keyframe_video``): the video comes out at their size."""
+        return generate_keyframe_video(self.image_encoder, self.generator, z, keyframes)
 
 
 def build_image_encoder(c: Any) -> ImageEncoder:
