@@ -133,6 +133,18 @@ def test_an_empty_split_is_a_one_line_error_with_the_fix(tmp_path, unconditional
     assert not (tmp_path / "r").exists()
 
 
+def test_too_few_clips_for_an_unconditional_model_is_a_one_line_error_with_the_fix(tmp_path, unconditional_run):
+    from test_metrics_evaluate import colour_videos
+
+    folder = colour_videos(tmp_path / "videos", count=1, frames=8)  # 2 clips: fewer than the 4 needed
+    result = run_vidsynth(["eval", "tiny", str(folder), "--checkpoint", str(unconditional_run), "--split", "all",
+                           "-o", str(tmp_path / "r")], env={**env(tmp_path), "VIDSYNTH_CACHE": str(tmp_path / "cache")})
+    error = result.stderr.splitlines()[-1]
+    assert result.returncode == 1 and "has 2 clips" in error and "needs at least 4" in error, result.stderr
+    assert error.endswith("add videos to DATA") and "Traceback" not in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
 def test_a_detector_file_is_announced_with_its_sha256_before_it_runs(tmp_path, unconditional_run):
     import hashlib
 

@@ -117,9 +117,12 @@ def eval_command(
     frame_size = eval_size or config.size
     clips = open_clips(data, frames=config.frames, size=frame_size, channels=config.channels, split=chosen_split,
                        progress=not as_json)
+    hint = "; evaluate every clip with --split all" if chosen_split != "all" else "; add videos to DATA"
     if len(clips) == 0:
-        hint = "; evaluate every clip with --split all" if chosen_split != "all" else ""
         raise VidsynthError(f"the {chosen_split} split of {data} has no clips of {config.frames} frames{hint}")
+    if model.task.value == "unconditional" and len(clips) < 4:  # half are the reference, half compared
+        raise VidsynthError(f"the {chosen_split} split of {data} has {len(clips)} clips of {config.frames} frames; "
+                            f"an unconditional model needs at least 4 (half reference, half compared){hint}")
     if split is None and chosen_split == "all":
         err.print(f"{data} is not the data this run trained on ({trained_on}): evaluating all {len(clips)} of its "
                   "clips (--split test for its test split only)", markup=False)
