@@ -41,7 +41,7 @@ MOTIONS = ("pan", "zoom", "rotate", "mixed")
 # second apart: different views, not near-duplicates)
 SOURCES = {"train": {"bigbuckbunny.mp4": 6, "bikes.mp4": 10}, "test": {"carphone_pristine.mp4": 6}}
 SPLIT_CODES = {"train": 0, "test": 1}
-DEFAULTS = {"motion": "mixed", "speed": 3.0, "zoom": 1.5, "angle": 15.0, "seed": 0, "train_clips": 2000,
+DEFAULTS = {"motion": "mixed", "speed": 2.0, "zoom": 1.5, "angle": 15.0, "seed": 0, "train_clips": 2000,
             "test_clips": 200}
 SPEEDS = (0.5, 8.0)  # clip pixels per frame
 ZOOMS = (1.2, 3.0)  # width ratio over the clip
