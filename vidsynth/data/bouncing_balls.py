@@ -1,4 +1,4 @@
-"""``builtin:bouncing-balls``: Sutskever's bouncing-balls generator (the data of seed 004).
+"""``builtin:bouncing-balls``: Sutskever's bouncing-balls generator (the data of Monteiro et al. 2018).
 
 The generator follows the original RTRBM code (as used by Srivastava et al. and zhegan27/TSBN_code_NIPS2015),
 rewritten here from its description:

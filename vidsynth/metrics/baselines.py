@@ -209,7 +209,7 @@ def baselines_for(task: str, seed001_interpolation: bool = False, flow: bool | N
     ``flow=None`` adds the optical-flow baseline to keyframes when OpenCV is importable.
     """
     if task == "keyframes":
-        fade = "alpha = t/T, seed 001's notebook" if seed001_interpolation else "alpha = t/(T-1)"
+        fade = "alpha = t/T, Penington et al. 2019's notebook" if seed001_interpolation else "alpha = t/(T-1)"
         found = [
             Baseline(
                 "linear",

@@ -137,7 +137,7 @@ BUILTIN_METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "l2-table2", _l2_table2, higher_is_better=False, frames="all", tasks=CONDITIONAL_TASKS,
-        description="seed 001 Table 2 L2: ||255 (x - y)||_F / 100 over the whole video (all frames)",
+        description="Table 2 L2 of Penington et al. 2019: ||255 (x - y)||_F / 100 over the whole video (all frames)",
     ),
     # Any data: motion and appearance, beside real, shuffled and still clips.
     Metric(

@@ -41,7 +41,7 @@ class Metric:
       shows it for the real clips too, and the ratio generated / real.
 
     ``higher_is_better`` is ``None`` for statistics where closer to the real clips is better.
-    ``frames="all"`` scores the whole video (seed 001's Table 2 L2 did); ``"generated"`` scores only the
+    ``frames="all"`` scores the whole video (Table 2 L2 of Penington et al. 2019 did); ``"generated"`` scores only the
     frames the model produced (not the keyframes, first frame or context it was given).
     ``datasets`` limits a metric to data sources whose name contains one of these strings (e.g.
     ``("bouncing-balls",)``); empty means every dataset.

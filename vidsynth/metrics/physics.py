@@ -1,7 +1,7 @@
 """Bouncing-balls physics read off the pixels: what a viewer sees (the right number of round balls of
 the right size, staying put in number) and how they move (speed, coherence).
 
-Bouncing balls (seed 004's data) are bright discs on black. A generated clip can look right frame by
+Bouncing balls (the data of Monteiro et al. 2018) are bright discs on black. A generated clip can look right frame by
 frame and still be wrong as a video (balls that appear, vanish, merge, jump or stand still), and pixel
 metrics cannot see it. These statistics can, and a report compares them with the same numbers on real
 clips (the real-vs-real figure: real clips do not score perfectly either):

@@ -1,4 +1,4 @@
-"""Pixel metrics between a generated video and its ground truth: MSE, seed 001's L2, PSNR, SSIM.
+"""Pixel metrics between a generated video and its ground truth: MSE, Penington et al. 2019's Table 2 L2, PSNR, SSIM.
 
 All take float tensors ``[B, C, T, H, W]`` with values in ``[0, 1]`` (``vidsynth.tensors.to_unit`` turns
 model output into that range) and compute on whatever device the tensors are on, a whole batch at once.
@@ -6,7 +6,7 @@ model output into that range) and compute on whatever device the tensors are on,
 * ``mse_per_frame`` / ``psnr_per_frame`` / ``ssim_per_frame`` return ``[B, T]``; a report averages the
   frames the model produced, so its PSNR is the **per-frame mean** PSNR (mean of per-frame dB values),
   not the pooled PSNR ``10 log10(1 / mean MSE)``, which is lower when the error varies between frames.
-* ``l2_table2`` returns ``[B]``: seed 001's Table 2 number, ``||255 (x - y)||_F / 100`` over the whole
+* ``l2_table2`` returns ``[B]``: Penington et al. 2019's Table 2 number, ``||255 (x - y)||_F / 100`` over the whole
   video. The seed's notebook computed ``sqrt(sum((gen - real)^2))`` on 0..255 pixel values over each
   30x64x64x3 video and divided the mean over 100 test videos by 100 (its text says [0, 1]; its code used
   0..255). For 30x64x64x3 videos this is 1548.3 x RMSE, so Table 2's 62 for the cross-fade is an RMSE
