@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from vidsynth.data.dataset import ClipSource
+from vidsynth.data.generated import GeneratedClips, clip_rng, whole_option
 from vidsynth.errors import VidsynthError
 
 BOX = 10.0
@@ -51,7 +51,6 @@ RADIUS = 1.2
 SPEED = 0.5  # norm of the n x 2 initial velocity matrix
 SUBSTEPS = 2
 DT = 0.5
-SPLIT_CODES = {"train": 0, "test": 1}
 DEFAULT_CLIPS = {"train": 4000, "test": 200}
 BALLS = 3
 MAX_BALLS = 10
@@ -110,10 +109,7 @@ def max_balls(radius: float) -> int:
 
 
 def _whole(name: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer() \
-            and low <= value <= high:
-        return int(value)
-    raise VidsynthError(f"{NAME}: {name} must be a whole number in {low}..{high}, got {value!r}")
+    return whole_option(NAME, name, value, low, high)
 
 
 def check_options(balls: Any = BALLS, radius: Any = RADIUS, seed: Any = 0, train_clips: Any = DEFAULT_CLIPS["train"],
@@ -192,53 +188,31 @@ def render(positions: np.ndarray, size: int, *, radius: float = RADIUS, box: flo
     return np.minimum(q.sum(axis=1), 1.0)
 
 
-def clip_seed(seed: int, split: str, index: int) -> np.random.Generator:
-    """The generator of clip ``index`` of ``split``: independent streams for train and test."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed), SPLIT_CODES[split], int(index)]))
-
-
 def make_clip(frames: int, size: int, balls: int = 3, *, seed: int = 0, split: str = "train", index: int = 0,
               radius: float = RADIUS) -> tuple[np.ndarray, Trajectory]:
     """One clip ``uint8 [frames, size, size, 1]`` and its trajectory."""
-    trajectory = simulate(frames, balls, radius=radius, seed=clip_seed(seed, split, index))
+    trajectory = simulate(frames, balls, radius=radius, seed=clip_rng(seed, split, index))
     image = render(trajectory.positions, size, radius=radius)
     return np.rint(image * 255).astype(np.uint8)[..., None], trajectory
 
 
-class BouncingBalls(ClipSource):
+class BouncingBalls(GeneratedClips):
     """Bouncing-balls clips generated on the fly; ``trajectory(i)`` gives the ground truth of clip ``i``."""
+
+    dataset_name = NAME
 
     def __init__(self, *, frames: int = 30, size: int = 30, channels: int = 3, split: str = "train",
                  augment: bool = False, balls: int = 3, seed: int = 0, train_clips: int = DEFAULT_CLIPS["train"],
                  test_clips: int = DEFAULT_CLIPS["test"], radius: float = RADIUS) -> None:
-        if split not in ("train", "test", "all"):
-            raise VidsynthError(f"unknown split {split!r}; use train, test or all")
-        if channels not in (1, 3):
-            raise VidsynthError(f"channels must be 1 or 3, got {channels}")
-        for name, value in (("frames", frames), ("size", size)):
-            if not (isinstance(value, (int, np.integer)) and value >= 1):
-                raise VidsynthError(f"builtin:bouncing-balls: {name} must be a positive integer, got {value!r}")
+        self._set_shape(frames, size, channels, split, augment)
         self.options = check_options(balls, radius, seed, train_clips, test_clips)
-        self.frames, self.size, self.channels, self.split, self.augment = frames, size, channels, split, augment
         self.balls, self.seed, self.radius = self.options["balls"], self.options["seed"], self.options["radius"]
-        self.counts = {"train": self.options["train_clips"], "test": self.options["test_clips"]}
-        self._splits = ["train", "test"] if split == "all" else [split]
-
-    def __len__(self) -> int:
-        return sum(self.counts[s] for s in self._splits)
-
-    def locate(self, index: int) -> tuple[str, int]:
-        """``(split, index within that split)`` of a dataset index."""
-        for s in self._splits:
-            if 0 <= index < self.counts[s]:
-                return s, index
-            index -= self.counts[s]
-        raise IndexError(index)
+        self._set_counts(self.options["train_clips"], self.options["test_clips"])
 
     def trajectory(self, index: int) -> Trajectory:
         """The true positions and velocities behind clip ``index`` (before any augmentation)."""
         s, i = self.locate(index)
-        return simulate(self.frames, self.balls, radius=self.radius, seed=clip_seed(self.seed, s, i))
+        return simulate(self.frames, self.balls, radius=self.radius, seed=clip_rng(self.seed, s, i))
 
     def clip(self, index: int) -> np.ndarray:
         s, i = self.locate(index)

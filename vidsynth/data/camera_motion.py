@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from vidsynth.data.dataset import ClipSource
+from vidsynth.data.generated import GeneratedClips, clip_rng, number_option, whole_option
 from vidsynth.errors import VidsynthError
 
 NAME = "builtin:camera-motion"
@@ -40,7 +39,6 @@ MOTIONS = ("pan", "zoom", "rotate", "mixed")
 # which stills each split films, and every how many frames a still is taken (stills a few tenths of a
 # second apart: different views, not near-duplicates)
 SOURCES = {"train": {"bigbuckbunny.mp4": 6, "bikes.mp4": 10}, "test": {"carphone_pristine.mp4": 6}}
-SPLIT_CODES = {"train": 0, "test": 1}
 DEFAULTS = {"motion": "mixed", "speed": 2.0, "zoom": 1.5, "angle": 15.0, "seed": 0, "train_clips": 2000,
             "test_clips": 200}
 SPEEDS = (0.5, 8.0)  # clip pixels per frame
@@ -68,16 +66,11 @@ class CameraPath:
 
 
 def _number(name: str, value: Any, low: float, high: float) -> float:
-    if isinstance(value, numbers.Real) and not isinstance(value, bool) and low <= value <= high:
-        return float(value)
-    raise VidsynthError(f"{NAME}: {name} must be a number in {low:g}..{high:g}, got {value!r}")
+    return number_option(NAME, name, value, low, high)
 
 
 def _whole(name: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer() \
-            and low <= value <= high:
-        return int(value)
-    raise VidsynthError(f"{NAME}: {name} must be a whole number in {low}..{high}, got {value!r}")
+    return whole_option(NAME, name, value, low, high)
 
 
 def check_options(motion: Any = DEFAULTS["motion"], speed: Any = DEFAULTS["speed"], zoom: Any = DEFAULTS["zoom"],
@@ -199,37 +192,16 @@ def render_path(image: np.ndarray, centres: np.ndarray, scales: np.ndarray, angl
     return out.clamp_(0, 255).round_().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
-def clip_rng(seed: int, split: str, index: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([int(seed), SPLIT_CODES[split], int(index)]))
-
-
-class CameraMotion(ClipSource):
+class CameraMotion(GeneratedClips):
     """Camera-motion clips made on the fly; ``camera(i)`` gives clip ``i``'s still and camera path."""
+
+    dataset_name = NAME
 
     def __init__(self, *, frames: int = 16, size: int = 32, channels: int = 3, split: str = "test",
                  augment: bool = False, **options: Any) -> None:
-        if split not in ("train", "test", "all"):
-            raise VidsynthError(f"unknown split {split!r}; use train, test or all")
-        if channels not in (1, 3):
-            raise VidsynthError(f"channels must be 1 or 3, got {channels}")
-        for name, value in (("frames", frames), ("size", size)):
-            if not (isinstance(value, (int, np.integer)) and value >= 1):
-                raise VidsynthError(f"{NAME}: {name} must be a positive integer, got {value!r}")
+        self._set_shape(frames, size, channels, split, augment)
         self.options = check_options(**options)
-        self.frames, self.size, self.channels, self.split, self.augment = int(frames), int(size), channels, split, augment
-        self.counts = {"train": self.options["train_clips"], "test": self.options["test_clips"]}
-        self._splits = ["train", "test"] if split == "all" else [split]
-
-    def __len__(self) -> int:
-        return sum(self.counts[s] for s in self._splits)
-
-    def locate(self, index: int) -> tuple[str, int]:
-        """``(split, index within that split)`` of a dataset index."""
-        for s in self._splits:
-            if 0 <= index < self.counts[s]:
-                return s, index
-            index -= self.counts[s]
-        raise IndexError(index)
+        self._set_counts(self.options["train_clips"], self.options["test_clips"])
 
     def _draw(self, index: int) -> tuple[CameraPath, np.ndarray]:
         split, i = self.locate(index)
