@@ -12,7 +12,7 @@ import typer
 def train(
     plugin: str = typer.Argument(..., help="Model plugin to train, e.g. wgan3d (see `vidsynth plugins list`)."),
     data: Optional[str] = typer.Argument(
-        None, help="Folder of videos, prepared clip cache, or builtin:NAME. With --resume it defaults to the run's data."
+        None, help="Folder of videos, prepared clip cache, builtin:NAME, or builtin:A+builtin:B (a mix). With --resume it defaults to the run's data."
     ),
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Named config preset of the plugin (default: its default, usually 'small')."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="TOML file of config values (a [PLUGIN] table or top-level keys)."),

