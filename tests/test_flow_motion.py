@@ -138,3 +138,16 @@ def test_the_flows_of_the_same_keyframes_are_computed_once_across_calls(monkeypa
     assert len(calls) == 1
     gen.base_video(keys.flip(-1))  # other keyframes: new flows
     assert len(calls) == 2
+
+
+def test_a_pair_repeated_within_a_batch_is_computed_once_and_gives_the_same_video(monkeypatch):
+    pairs = []
+    real = flow_module.keyframe_flows
+    monkeypatch.setattr("vidsynth.nn.keyframes.keyframe_flows", lambda a, b: pairs.append(a.shape[0]) or real(a, b))
+    gen = generator()
+    keys = torch.rand(2, 3, 2, 16, 16)
+    with torch.no_grad():
+        gen.motion.gate.fill_(0.5)
+        twice = gen.base_video(torch.cat([keys, keys, keys]))
+    assert pairs == [2]
+    assert torch.allclose(twice[:2], twice[2:4]) and torch.allclose(twice[:2], twice[4:])

@@ -224,7 +224,13 @@ class FlowMotion(nn.Module):
         if cached is not None and cached[0].shape == key.shape and cached[0].device == key.device \
                 and torch.equal(cached[0], key):
             return cached[1]
-        flows = keyframe_flows(key[:, :, 0].float(), key[:, :, 1].float())
+        # the same pair twice in one batch (e.g. a GAN's critic steps batched into one call) is computed once
+        unique, inverse = torch.unique(key.flatten(1), dim=0, return_inverse=True)
+        if unique.shape[0] < key.shape[0]:
+            pairs = unique.view(-1, *key.shape[1:])
+            flows = tuple(f[inverse] for f in keyframe_flows(pairs[:, :, 0].float(), pairs[:, :, 1].float()))
+        else:
+            flows = keyframe_flows(key[:, :, 0].float(), key[:, :, 1].float())
         self._last = (key.clone(), flows)
         return flows
 
