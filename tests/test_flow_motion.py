@@ -44,7 +44,7 @@ def test_the_learned_blend_starts_at_the_classical_one_and_can_move_away_from_it
     gen = generator()
     baseline = (flow_interpolation(keys * 2 - 1, 8) + 1) / 2
     with torch.no_grad():
-        gen.motion.gate.fill_(1.0)
+        gen.motion.gates.fill_(1.0)
         moved = gen.base_video(keys)
     assert (moved - baseline).abs().max() > 1e-3
     assert torch.equal(moved[:, :, 0], keys[:, :, 0]) and torch.equal(moved[:, :, -1], keys[:, :, 1])
@@ -147,7 +147,7 @@ def test_a_pair_repeated_within_a_batch_is_computed_once_and_gives_the_same_vide
     gen = generator()
     keys = torch.rand(2, 3, 2, 16, 16)
     with torch.no_grad():
-        gen.motion.gate.fill_(0.5)
+        gen.motion.gates.fill_(0.5)
         twice = gen.base_video(torch.cat([keys, keys, keys]))
     assert pairs == [2]
     assert torch.allclose(twice[:2], twice[2:4]) and torch.allclose(twice[:2], twice[4:])

@@ -185,8 +185,8 @@ class FlowMotion(nn.Module):
     ``vidsynth.flow.flow_warps``). A small 2D conv net ``n`` sees (warp0, warp1, the cross-fade frame,
     sigmoid(prior), t) and gives per pixel a blend correction ``n_b``, a pull towards the cross-fade
     ``n_m`` and a colour correction ``n_r``; the frame is
-    ``f' + g (n_m (lerp - f') + n_r)`` with ``f'`` the blend with log-odds ``prior + g n_b`` and ``g`` a
-    scalar gate starting at 0 (as the generator's residual gate): an untrained model is exactly eval's
+    ``f' + g_m n_m (lerp - f') + g_r n_r`` with ``f'`` the blend with log-odds ``prior + g_b n_b``, the
+    gates ``g`` starting at 0 (as the generator's residual gate): an untrained model is exactly eval's
     ``flow`` baseline, and what it scores above it is learned (where the flow is wrong, the cross-fade can
     be the better guess; content only one keyframe shows needs the other blend; Super SloMo's visibility
     maps, Jiang et al., CVPR 2018, learn the same on top of a learned flow). Fully convolutional and per
@@ -201,7 +201,11 @@ class FlowMotion(nn.Module):
             nn.Conv2d(width, width, 3, padding=1), nn.LeakyReLU(0.2),
             nn.Conv2d(width, 2 + channels, 3, padding=1),
         )
-        self.gate = nn.Parameter(torch.zeros(()))
+        # one gate per kind of correction, each starting at 0; scaled so that Adam (which moves a parameter
+        # by ~lr per step whatever its gradient) can open each to the size it needs within a short run: a
+        # blend log-odds matters at ~1-4, a pull towards the cross-fade at ~0.1-1, a colour change at ~0.01
+        self.gates = nn.Parameter(torch.zeros(3))
+        self.register_buffer("gate_scales", torch.tensor([8.0, 4.0, 1.0]), persistent=False)
 
     def frame(self, first: Tensor, last: Tensor, flows: tuple[Tensor, Tensor, Tensor, Tensor], t: float) -> Tensor:
         """In-between frame ``t`` (0 < t < 1) of keyframes ``[B, C, H, W]`` in [0, 1] from ``keyframe_flows``."""
@@ -210,10 +214,11 @@ class FlowMotion(nn.Module):
         weight0 = torch.sigmoid(prior)
         lerp = torch.lerp(first, last, t)
         time = torch.full_like(weight0, t)
-        out = self.gate * self.refine(torch.cat([warped0, warped1, lerp, weight0, time], dim=1))
-        weight0 = torch.sigmoid(prior + out[:, :1])
+        out = self.refine(torch.cat([warped0, warped1, lerp, weight0, time], dim=1))
+        g = (self.gates * self.gate_scales).to(out.dtype)
+        weight0 = torch.sigmoid(prior + g[0] * out[:, :1])
         blend = weight0 * warped0 + (1 - weight0) * warped1
-        return blend + out[:, 1:2] * (lerp - blend) + out[:, 2:]
+        return blend + g[1] * out[:, 1:2] * (lerp - blend) + g[2] * out[:, 2:]
 
     def flows(self, keyframes: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """``keyframe_flows`` of ``[B, C, 2, H, W]`` keyframes. The last result is kept: a GAN step calls
