@@ -102,6 +102,26 @@ def test_transposed_conv_uses_tensorflow_same_padding():
     assert up(torch.zeros(1, 2, 5, 4, 4)).shape == (1, 3, 5, 8, 8)
 
 
+@pytest.mark.parametrize("kernel, stride", [((1, 2, 2), (1, 1, 1)), ((3, 2, 2), (3, 2, 2)), ((3, 2, 2), (1, 2, 2)),
+                                            ((3, 4, 4), (1, 2, 2)), ((2, 4, 4), (2, 1, 1))])
+def test_cpu_subpixel_form_is_the_cropped_transposed_conv(kernel, stride):
+    """Table 1's five layers: the CPU path (an ordinary conv, interleaved, bias inside the conv) gives the
+    output and the input, weight and bias gradients of ``nn.ConvTranspose3d`` cropped to TF's "same"."""
+    torch.manual_seed(0)
+    layer = SameConvTranspose3d(3, 4, kernel, stride)
+    x = torch.randn(2, 3, 3, 4, 4, requires_grad=True)
+    y = layer(x)
+    full = layer.conv(x)
+    (t0, t1), (h0, h1), (w0, w1) = layer.crop
+    want = full[:, :, t0 : full.shape[2] - t1, h0 : full.shape[3] - h1, w0 : full.shape[4] - w1]
+    torch.testing.assert_close(y, want, rtol=1e-5, atol=1e-5)
+    probe = torch.randn_like(want)
+    got_grads = torch.autograd.grad((y * probe).sum(), (x, layer.conv.weight, layer.conv.bias))
+    want_grads = torch.autograd.grad((want * probe).sum(), (x, layer.conv.weight, layer.conv.bias))
+    for got, expected in zip(got_grads, want_grads):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_temporal_kernels_follow_table_1():
     assert temporal_kernels((1, 3, 1, 1, 2)) == (1, 3, 3, 3, 2)
     assert temporal_kernels((1, 2, 1, 1, 2)) == (1, 2, 3, 3, 2)
