@@ -237,6 +237,40 @@ def test_small_training_steps_reduce_the_loss_and_keep_it_finite():
 
 
 # -- sampling -----------------------------------------------------------------------------------------
+def test_training_pass_makes_the_base_video_once_with_the_same_numbers_and_gradients():
+    """``with_mean`` runs the generator on 2B rows that share their keyframes: the base video (cost-volume
+    motion) is made once and stacked (issue 17); outputs and gradients are those of the plain pass, which
+    makes it for both halves."""
+    config = PLUGIN.make_config("small", TINY)
+    torch.manual_seed(0)
+    model = PLUGIN.build(config)["model"]
+    with torch.no_grad():  # move the motion blend and the gate off 0, so that the base and residual matter
+        model.generator.motion.alpha_raw.fill_(0.05)
+        model.generator.residual_gate.fill_(0.5)
+    video = (clips(config) + 1) / 2
+    noise = torch.randn(video.shape[0], config.z_dim)
+
+    def grads_of(outputs):
+        model.zero_grad()
+        probe = torch.Generator().manual_seed(1)
+        sum((o * torch.rand(o.shape, generator=probe)).sum() for o in outputs).backward()
+        return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+    out = model(video, noise, with_mean=True)
+    fast = grads_of([out["recon"], out["mean"]])
+    keyframes = video[:, :, [0, -1]]
+    codes = model.encode_keyframes(keyframes)
+    mu, sigma = model.posterior(video, codes)
+    z = mu + sigma * noise
+    plain = model.generator(torch.cat([z, torch.zeros_like(z)]), torch.cat([codes, codes]),
+                            torch.cat([keyframes, keyframes]))
+    torch.testing.assert_close(torch.cat([out["recon"], out["mean"]]), plain, rtol=1e-5, atol=1e-6)
+    slow = grads_of(plain.chunk(2))
+    assert fast.keys() == slow.keys()
+    for name in fast:
+        torch.testing.assert_close(fast[name], slow[name], rtol=1e-5, atol=1e-5, msg=name)
+
+
 def test_temperature_zero_is_the_mean_sample():
     config = PLUGIN.make_config("small", TINY)
     torch.manual_seed(0)

@@ -277,15 +277,20 @@ class KeyframeVideoGenerator(nn.Module):
             return linear_interpolation(keyframes, self.frames)
         return self.motion(keyframes, self.frames)
 
-    def forward(self, z: Tensor, codes: Tensor, keyframes: Tensor | None = None) -> Tensor:
+    def forward(self, z: Tensor, codes: Tensor, keyframes: Tensor | None = None, base: Tensor | None = None) -> Tensor:
         """``z`` [B, z_dim], ``codes`` [B, 2 code_dim] (E_I(x_i), E_I(x_f)), ``keyframes`` [B, C, 2, H, W] in
-        [0, 1] (needed for injection and residual output) -> video [B, C, T, H, W] ([0, 1] for sigmoid)."""
-        return self._video_and_base(z, codes, keyframes)[0]
+        [0, 1] (needed for injection and residual output) -> video [B, C, T, H, W] ([0, 1] for sigmoid).
+        ``base``: ``base_video(keyframes)`` when the caller has it already (residual output only)."""
+        return self._video_and_base(z, codes, keyframes, base)[0]
 
-    def _video_and_base(self, z: Tensor, codes: Tensor, keyframes: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    def _video_and_base(self, z: Tensor, codes: Tensor, keyframes: Tensor | None,
+                        base: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         if keyframes is None and (self.inject_layers or self.output == "residual"):
             raise ValueError("this generator needs the raw keyframes")
-        base = self.base_video(keyframes) if self.output == "residual" else None
+        if self.output != "residual":
+            base = None
+        elif base is None:
+            base = self.base_video(keyframes)
         x = self.fc_act(self.fc(torch.cat([z, codes], dim=1)).view(-1, *self.base_shape))
         for i, layer in enumerate(self.layers):
             if i in self.inject_layers:
