@@ -78,7 +78,7 @@ def test_split_mode_gives_each_d_step_its_own_quarter_of_the_batch():
     D = ctx.modules["discriminator"]
     D.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[0]))
     PLUGIN.train_step(ctx, clips(config))
-    assert seen[:8] == [1] * 8  # 4 D steps x (real, fake), one clip each
+    assert seen[:4] == [2] * 4  # 4 D steps x (real, fake) scored in one pass, one clip each
     with pytest.raises(ConfigError, match="divisible by d_steps"):
         PLUGIN.make_config("small", {**TINY, "batch_size": 6, "d_batches": "split"})
 
@@ -126,3 +126,52 @@ def test_sampled_keyframes_match_the_inputs():
     truth = to_unit(condition.expand(2, -1, -1, -1, -1))
     ends = to_unit(out[:, :, [0, -1]])
     assert psnr_per_frame(ends, truth).min() >= 28.0
+
+
+def plain_train_step(ctx, video):
+    """The CGAN step written plainly (the code before issue 17's batching): per D step a fresh z, G's fake
+    made for that step alone, D(real) and D(fake) in two passes."""
+    from vidsynth.nn import frozen
+    from vidsynth.nn.keyframes import augment_clips
+    from vidsynth.nn.losses import nonsaturating_discriminator_loss, nonsaturating_generator_loss
+
+    c = ctx.config
+    G, D = ctx.modules["generator"], ctx.modules["discriminator"]
+    x = to_unit(video)
+    if c.augment:
+        x = augment_clips(x)
+    reals = x.chunk(c.d_steps) if c.d_batches == "split" else [x] * c.d_steps
+    d_losses = []
+    for real in reals:
+        z = torch.randn(real.shape[0], c.z_dim)
+        with torch.no_grad():
+            fake = G(z, real[:, :, [0, -1]])
+        d_loss = nonsaturating_discriminator_loss(D(real), D(fake), c.real_label)
+        ctx.optimize("discriminator", d_loss)
+        d_losses.append(float(d_loss.detach()))
+    z = torch.randn(x.shape[0], c.z_dim)
+    with frozen(ctx.unwrap("discriminator")) as bare_d:
+        fake = G(z, x[:, :, [0, -1]])
+        adv = nonsaturating_generator_loss(bare_d(fake))
+        key = keyframe_term(x, fake, c.keyframe_loss, c.keyframe_reduction)
+        ctx.optimize("generator", adv + c.lambda_keyframes * key)
+    return {"d_loss": sum(d_losses) / len(d_losses), "g_adv": float(adv.detach()), "keyframes": float(key.detach())}
+
+
+@pytest.mark.parametrize("overrides", [{}, {"d_batches": "split"}, {"norm": "batch"}])
+def test_batched_step_is_the_plain_step(overrides):
+    """The D steps' fakes made in one G pass and D scoring real and fake in one pass (issue 17) give the
+    plain step's losses and weights, with batch norm too (where the passes stay separate)."""
+    config = PLUGIN.make_config("small", {**TINY, **overrides})
+    fast, plain = cpu_context(PLUGIN, config), cpu_context(PLUGIN, config)
+    video = clips(config)
+    for step in range(2):
+        fast.step = plain.step = step
+        torch.manual_seed(step)
+        got = PLUGIN.train_step(fast, video)
+        torch.manual_seed(step)
+        want = plain_train_step(plain, video)
+        assert got == pytest.approx(want, rel=1e-5, abs=1e-6)
+    for name in ("generator", "discriminator"):
+        for (key, a), b in zip(fast.bare[name].state_dict().items(), plain.bare[name].state_dict().values()):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=f"{name}.{key}")

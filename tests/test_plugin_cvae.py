@@ -102,6 +102,26 @@ def test_transposed_conv_uses_tensorflow_same_padding():
     assert up(torch.zeros(1, 2, 5, 4, 4)).shape == (1, 3, 5, 8, 8)
 
 
+@pytest.mark.parametrize("kernel, stride", [((1, 2, 2), (1, 1, 1)), ((3, 2, 2), (3, 2, 2)), ((3, 2, 2), (1, 2, 2)),
+                                            ((3, 4, 4), (1, 2, 2)), ((2, 4, 4), (2, 1, 1))])
+def test_cpu_subpixel_form_is_the_cropped_transposed_conv(kernel, stride):
+    """Table 1's five layers: the CPU path (an ordinary conv, interleaved, bias inside the conv) gives the
+    output and the input, weight and bias gradients of ``nn.ConvTranspose3d`` cropped to TF's "same"."""
+    torch.manual_seed(0)
+    layer = SameConvTranspose3d(3, 4, kernel, stride)
+    x = torch.randn(2, 3, 3, 4, 4, requires_grad=True)
+    y = layer(x)
+    full = layer.conv(x)
+    (t0, t1), (h0, h1), (w0, w1) = layer.crop
+    want = full[:, :, t0 : full.shape[2] - t1, h0 : full.shape[3] - h1, w0 : full.shape[4] - w1]
+    torch.testing.assert_close(y, want, rtol=1e-5, atol=1e-5)
+    probe = torch.randn_like(want)
+    got_grads = torch.autograd.grad((y * probe).sum(), (x, layer.conv.weight, layer.conv.bias))
+    want_grads = torch.autograd.grad((want * probe).sum(), (x, layer.conv.weight, layer.conv.bias))
+    for got, expected in zip(got_grads, want_grads):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_temporal_kernels_follow_table_1():
     assert temporal_kernels((1, 3, 1, 1, 2)) == (1, 3, 3, 3, 2)
     assert temporal_kernels((1, 2, 1, 1, 2)) == (1, 2, 3, 3, 2)
@@ -217,6 +237,40 @@ def test_small_training_steps_reduce_the_loss_and_keep_it_finite():
 
 
 # -- sampling -----------------------------------------------------------------------------------------
+def test_training_pass_makes_the_base_video_once_with_the_same_numbers_and_gradients():
+    """``with_mean`` runs the generator on 2B rows that share their keyframes: the base video (cost-volume
+    motion) is made once and stacked (issue 17); outputs and gradients are those of the plain pass, which
+    makes it for both halves."""
+    config = PLUGIN.make_config("small", TINY)
+    torch.manual_seed(0)
+    model = PLUGIN.build(config)["model"]
+    with torch.no_grad():  # move the motion blend and the gate off 0, so that the base and residual matter
+        model.generator.motion.alpha_raw.fill_(0.05)
+        model.generator.residual_gate.fill_(0.5)
+    video = (clips(config) + 1) / 2
+    noise = torch.randn(video.shape[0], config.z_dim)
+
+    def grads_of(outputs):
+        model.zero_grad()
+        probe = torch.Generator().manual_seed(1)
+        sum((o * torch.rand(o.shape, generator=probe)).sum() for o in outputs).backward()
+        return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+    out = model(video, noise, with_mean=True)
+    fast = grads_of([out["recon"], out["mean"]])
+    keyframes = video[:, :, [0, -1]]
+    codes = model.encode_keyframes(keyframes)
+    mu, sigma = model.posterior(video, codes)
+    z = mu + sigma * noise
+    plain = model.generator(torch.cat([z, torch.zeros_like(z)]), torch.cat([codes, codes]),
+                            torch.cat([keyframes, keyframes]))
+    torch.testing.assert_close(torch.cat([out["recon"], out["mean"]]), plain, rtol=1e-5, atol=1e-6)
+    slow = grads_of(plain.chunk(2))
+    assert fast.keys() == slow.keys()
+    for name in fast:
+        torch.testing.assert_close(fast[name], slow[name], rtol=1e-5, atol=1e-5, msg=name)
+
+
 def test_temperature_zero_is_the_mean_sample():
     config = PLUGIN.make_config("small", TINY)
     torch.manual_seed(0)

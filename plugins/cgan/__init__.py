@@ -76,6 +76,12 @@ class CGAN(ModelPlugin[CGANConfig]):
         )
         return {"generator": KeyframeGenerator(build_image_encoder(c), build_generator(c)), "discriminator": discriminator}
 
+    def optimizers(self, modules: dict[str, Any], config: CGANConfig) -> dict[str, Any]:
+        """Adam(lr, betas) per module, as the default, in its fused form (``vidsynth.nn.fused_adam``)."""
+        from vidsynth.nn.fused_adam import fused_adam_optimizers
+
+        return fused_adam_optimizers(modules, config.lr, config.betas)
+
     def train_step(self, ctx: Any, video: Any) -> dict[str, float]:
         import torch
 
@@ -91,15 +97,31 @@ class CGAN(ModelPlugin[CGANConfig]):
             x = augment_clips(x)
         b = x.shape[0]
         reals = x.chunk(c.d_steps) if c.d_batches == "split" else [x] * c.d_steps
-        d_losses = []
-        for real in reals:
-            z = torch.randn(real.shape[0], c.z_dim, device=x.device)
+        sizes = [real.shape[0] for real in reals]
+        # G is not updated during the D steps, so the d_steps fake batches are G's outputs at the same
+        # weights: made in one batched forward pass (the same numbers as one pass per D step, drawn from
+        # the RNG in the same order) when no batch norm in G couples the samples of a batch.
+        zs = [torch.randn(n, c.z_dim, device=x.device) for n in sizes]
+        if independent_samples(ctx.unwrap("generator")):
             with torch.no_grad(), ctx.autocast():
-                fake = G(z, real[:, :, [0, -1]])
+                fakes = G(torch.cat(zs), torch.cat([real[:, :, [0, -1]] for real in reals])).split(sizes)
+        else:
+            fakes = []
+            for z, real in zip(zs, reals):
+                with torch.no_grad(), ctx.autocast():
+                    fakes.append(G(z, real[:, :, [0, -1]]))
+        # likewise D scores the real and the fake batch in one pass where it has no batch norm
+        joint_d = independent_samples(ctx.unwrap("discriminator"))
+        d_losses = []
+        for real, fake in zip(reals, fakes):
             with ctx.autocast():
-                d_loss = nonsaturating_discriminator_loss(D(real).float(), D(fake).float(), c.real_label)
+                if joint_d:
+                    d_real, d_fake = D(torch.cat([real, fake])).float().split([real.shape[0], fake.shape[0]])
+                else:
+                    d_real, d_fake = D(real).float(), D(fake).float()
+                d_loss = nonsaturating_discriminator_loss(d_real, d_fake, c.real_label)
             ctx.optimize("discriminator", d_loss)
-            d_losses.append(float(d_loss.detach()))
+            d_losses.append(d_loss.detach())
         z = torch.randn(b, c.z_dim, device=x.device)
         # G's step back-propagates through D but must not compute D's weight grads; the bare D (not its
         # DDP wrapper) is used so that this forward pass does not wait for a gradient all-reduce.
@@ -109,7 +131,9 @@ class CGAN(ModelPlugin[CGANConfig]):
                 adv = nonsaturating_generator_loss(bare_d(fake).float())
             key = keyframe_term(x, fake.float(), c.keyframe_loss, c.keyframe_reduction)
             ctx.optimize("generator", adv + c.lambda_keyframes * key)
-        return {"d_loss": sum(d_losses) / len(d_losses), "g_adv": float(adv.detach()), "keyframes": float(key.detach())}
+        # one host transfer for the logged numbers
+        d_loss, g_adv, key_value = torch.stack([torch.stack(d_losses).mean(), adv.detach(), key.detach()]).tolist()
+        return {"d_loss": d_loss, "g_adv": g_adv, "keyframes": key_value}
 
     def sample(self, modules: dict[str, Any], config: CGANConfig, condition: Any, n: int, generator: Any,
                frames: int | None = None, mean: bool = False, **options: Any) -> Any:
@@ -121,6 +145,14 @@ class CGAN(ModelPlugin[CGANConfig]):
         z = sample_noise((n, c.z_dim), generator, mean=mean)
         video = modules["generator"](z, to_unit(condition))
         return from_unit(video.float().clamp(0.0, 1.0))
+
+
+def independent_samples(module: Any) -> bool:
+    """Whether ``module`` treats every sample of a batch on its own (no batch norm in training mode), so
+    that one pass over two batches stacked is the same maths as one pass over each."""
+    from torch import nn
+
+    return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in module.modules())
 
 
 def keyframe_term(video: Any, fake: Any, kind: str, reduction: str) -> Any:

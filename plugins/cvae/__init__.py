@@ -87,6 +87,12 @@ class CVAE(ModelPlugin[CVAEConfig]):
         return {"model": KeyframeCVAE(build_image_encoder(c), video_encoder, build_generator(c), c.z_dim)}
 
     # -- training ------------------------------------------------------------------------------
+    def optimizers(self, modules: dict[str, Any], config: CVAEConfig) -> dict[str, Any]:
+        """Adam(lr, betas) per module, as the default, in its fused form (``vidsynth.nn.fused_adam``)."""
+        from vidsynth.nn.fused_adam import fused_adam_optimizers
+
+        return fused_adam_optimizers(modules, config.lr, config.betas)
+
     def train_step(self, ctx: Any, video: Any) -> dict[str, float]:
         import torch
 
@@ -108,13 +114,14 @@ class CVAE(ModelPlugin[CVAEConfig]):
             c.lambda_video, c.lambda_keyframes, beta, c.reduction,
         )
         loss = terms["loss"]
-        logs = {k: float(v.detach()) for k, v in terms.items()}
+        logged = dict(terms)
         if with_mean:
             mean_term = squared_error(x, out["mean"].float(), c.reduction).mean()
             loss = loss + c.mean_weight * mean_term
-            logs["mean"] = float(mean_term.detach())
-            logs["loss"] = float(loss.detach())
+            logged.update(mean=mean_term, loss=loss)
         ctx.optimize("model", loss)
+        # one host transfer for the logged numbers (each float() of a GPU tensor is a sync)
+        logs = dict(zip(logged, torch.stack([v.detach() for v in logged.values()]).tolist()))
         logs["beta"] = beta
         return logs
 

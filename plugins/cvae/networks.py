@@ -52,10 +52,12 @@ class KeyframeCVAE(nn.Module):
         z = mu + sigma * noise  # the reparameterisation trick
         if not with_mean:
             return {"recon": self.generator(z, codes, keyframes), "mu": mu, "sigma": sigma}
+        # both halves share the keyframes, so the base video (the motion base: cost volume or optical flow, the dearest part
+        # of it) is made once and stacked: the same numbers and gradients as making it for each half
         base = self.generator.base_video(keyframes) if self.generator.output == "residual" else None
         both = self.generator(
             torch.cat([z, torch.zeros_like(z)]), torch.cat([codes, codes]), torch.cat([keyframes, keyframes]),
-            None if base is None else torch.cat([base, base]),  # the base (e.g. optical flow) computed once
+            base=None if base is None else torch.cat([base, base]),
         )
         recon, mean = both.chunk(2, dim=0)
         return {"recon": recon, "mu": mu, "sigma": sigma, "mean": mean}

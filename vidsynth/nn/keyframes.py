@@ -68,14 +68,16 @@ class SameConvTranspose3d(nn.Module):
         # out[s q + r] = sum_j x[q - j] w[s j + r]: split each kernel axis into (j, r), flip j for correlation.
         w = w.view(c_in, c_out, m[0], s[0], m[1], s[1], m[2], s[2]).flip(2, 4, 6)
         w = w.permute(1, 3, 5, 7, 0, 2, 4, 6).reshape(c_out * s[0] * s[1] * s[2], c_in, *m)
-        y = F.conv3d(x, w, padding=tuple(mi - 1 for mi in m))
+        # the bias goes into the convolution (each output channel repeated over its prod(s) sub-positions):
+        # one pass over the output fewer, and oneDNN sums its gradient in the backward kernel
+        bias = self.conv.bias.repeat_interleave(s[0] * s[1] * s[2])
+        y = F.conv3d(x, w, bias, padding=tuple(mi - 1 for mi in m))
         b, _, lt, lh, lw = y.shape
         y = y.view(b, c_out, s[0], s[1], s[2], lt, lh, lw).permute(0, 1, 5, 2, 6, 3, 7, 4)
         y = y.reshape(b, c_out, lt * s[0], lh * s[1], lw * s[2])
         n = x.shape[2:]
         (t0, _), (h0, _), (w0, _) = self.crop
-        y = y[:, :, t0 : t0 + n[0] * s[0], h0 : h0 + n[1] * s[1], w0 : w0 + n[2] * s[2]]
-        return y + self.conv.bias.view(1, -1, 1, 1, 1)
+        return y[:, :, t0 : t0 + n[0] * s[0], h0 : h0 + n[1] * s[1], w0 : w0 + n[2] * s[2]]
 
 
 def time_ramp(frames: int, kind: str, device: torch.device | None = None) -> Tensor:
@@ -355,14 +357,16 @@ class KeyframeVideoGenerator(nn.Module):
     def forward(self, z: Tensor, codes: Tensor, keyframes: Tensor | None = None, base: Tensor | None = None) -> Tensor:
         """``z`` [B, z_dim], ``codes`` [B, 2 code_dim] (E_I(x_i), E_I(x_f)), ``keyframes`` [B, C, 2, H, W] in
         [0, 1] (needed for injection and residual output) -> video [B, C, T, H, W] ([0, 1] for sigmoid).
-        ``base``: ``base_video(keyframes)`` when the caller already has it (e.g. the same keyframes twice)."""
+        ``base``: ``base_video(keyframes)`` when the caller has it already (residual output only)."""
         return self._video_and_base(z, codes, keyframes, base)[0]
 
     def _video_and_base(self, z: Tensor, codes: Tensor, keyframes: Tensor | None,
                         base: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         if keyframes is None and (self.inject_layers or self.output == "residual"):
             raise ValueError("this generator needs the raw keyframes")
-        if self.output == "residual" and base is None:
+        if self.output != "residual":
+            base = None
+        elif base is None:
             base = self.base_video(keyframes)
         x = self.fc_act(self.fc(torch.cat([z, codes], dim=1)).view(-1, *self.base_shape))
         for i, layer in enumerate(self.layers):

@@ -1,0 +1,112 @@
+"""Model FLOP utilisation (MFU) of each plugin's training step on this machine's CPU.
+
+For every plugin and preset: the FLOPs of one ``ModelPlugin.train_step`` (built exactly as the trainer
+builds it, fp32 on the CPU; counted with ``torch.utils.flop_counter.FlopCounterMode``: matrix products and
+convolutions, forward and backward, the usual MFU convention, so the optimizer's elementwise work counts
+as time but not as FLOPs), the median seconds per step after warm-up, and the machine's measured fp32
+matmul peak (a large square ``torch.mm`` at the same thread count). MFU = FLOPs / seconds / peak.
+
+    python benchmarks/bench_mfu.py                                   # cvae, cgan, pix2pix-chain: paper
+    python benchmarks/bench_mfu.py --plugins cvae --batch-size 20    # cvae paper at its own batch of 20
+    python benchmarks/bench_mfu.py --plugins cvae,cgan,pix2pix-chain --presets paper,small --json mfu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # `peers` beside this script
+
+from peers import vidsynth_step  # noqa: E402
+
+
+def matmul_peak(n: int, repeats: int = 5) -> float:
+    """FLOP/s of an ``n x n`` fp32 ``torch.mm`` (2 n^3 FLOPs), the best of ``repeats`` after one warm-up."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best
+
+
+def step_flops(step: Any) -> int:
+    """FLOPs of one call of ``step`` (matmuls and convolutions, forward and backward)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
+
+
+def measure(plugin: str, preset: str, batch_size: int | None, steps: int, warmup: int) -> dict[str, Any]:
+    overrides = {"batch_size": batch_size} if batch_size else {}
+    step, info = vidsynth_step(plugin, preset, overrides)
+    for _ in range(warmup):
+        step()
+    flops = step_flops(step)
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return {"plugin": plugin, "preset": preset, "batch": info["config"].batch_size, "params": info["ours_params"],
+            "flops": flops, "s_per_step": statistics.median(times), "times": times}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--plugins", default="cvae,cgan,pix2pix-chain", help="comma-separated plugin names")
+    ap.add_argument("--presets", default="paper", help="comma-separated presets (skipped where a plugin has none)")
+    ap.add_argument("--batch-size", type=int, default=None, help="override every config's batch size")
+    ap.add_argument("--steps", type=int, default=3, help="timed steps per row (median)")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed steps first (the FLOP count is one more)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--peak-size", type=int, default=4096, help="side of the square matmul that measures the peak")
+    ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    args = ap.parse_args(argv)
+    from vidsynth.errors import VidsynthError
+    from vidsynth.plugins import get_registry
+
+    torch.set_num_threads(args.threads)
+    registry = get_registry()
+    try:
+        plugins = [registry.model(name) for name in args.plugins.split(",")]
+    except VidsynthError as exc:
+        sys.exit(f"error: {exc}")
+    peak = matmul_peak(args.peak_size)
+    print(f"# torch {torch.__version__}, python {platform.python_version()}, {platform.machine()}, "
+          f"{torch.get_num_threads()} threads, fp32 CPU; matmul peak {peak / 1e9:.1f} GFLOP/s "
+          f"({args.peak_size}^2 torch.mm); {args.steps} timed steps after {args.warmup} warm-up, medians")
+    print("| plugin | preset | batch | params (M) | GFLOP/step | s/step | GFLOP/s | MFU |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    rows = []
+    for plugin in plugins:
+        for preset in args.presets.split(","):
+            if preset not in plugin.presets:
+                continue
+            torch.manual_seed(0)
+            row = measure(plugin.name, preset, args.batch_size, args.steps, args.warmup)
+            row.update(peak_flops=peak, mfu=row["flops"] / row["s_per_step"] / peak)
+            rows.append(row)
+            print(f"| {plugin.name} | {preset} | {row['batch']} | {row['params'] / 1e6:.2f} | {row['flops'] / 1e9:.2f} "
+                  f"| {row['s_per_step']:.3f} | {row['flops'] / row['s_per_step'] / 1e9:.1f} | {100 * row['mfu']:.0f}% |")
+            sys.stdout.flush()
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
