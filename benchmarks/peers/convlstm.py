@@ -36,6 +36,20 @@ def _reference_module(path: Path) -> Any:
     return module
 
 
+def unroll(lstm: Any, x: Any, steps: int) -> tuple[Any, Any]:
+    """``lstm.unroll(x, steps)``; on a vidsynth from before it existed (to time the old code with this
+    adapter), the loop its generator ran then: ``step(x, states)`` ``steps`` times."""
+    if hasattr(lstm, "unroll"):
+        return lstm.unroll(x, steps)
+    import torch
+
+    states, hs = None, []
+    for _ in range(steps):
+        h, states = lstm.step(x, states)
+        hs.append(h)
+    return torch.stack(hs, dim=2), states
+
+
 def _build(path: Path | None, constant_input: bool):
     import torch
 
@@ -68,7 +82,7 @@ def _build(path: Path | None, constant_input: bool):
         ref_opt.step()
 
     def ours_step() -> None:
-        out, _ = ours.unroll(x, steps) if constant_input else ours(x)
+        out, _ = unroll(ours, x, steps) if constant_input else ours(x)
         loss = out.mean()
         ours_opt.zero_grad(set_to_none=True)
         x.grad = None
