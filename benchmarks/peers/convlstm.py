@@ -59,7 +59,8 @@ def _build(path: Path | None, constant_input: bool):
     config = ConvLSTMGAN().make_config("paper")
     steps = config.frames - 1
     side = config.size // 2 ** len(config.encoder_widths)
-    cin, hidden, layers, k = config.code_channels + config.noise_channels, config.lstm_channels, config.lstm_layers, config.lstm_kernel
+    cin = config.code_channels + config.noise_channels
+    hidden, layers, k = config.lstm_channels, config.lstm_layers, config.lstm_kernel
     b = config.batch_size
     ref_mod = _reference_module(path)
     ref = ref_mod.ConvLSTM(cin, hidden, (k, k), layers, batch_first=True, bias=True, return_all_layers=False)
@@ -104,7 +105,7 @@ PEERS = [
         repository=REPOSITORY,
         commit=COMMIT,
         build=lambda path: _build(path, constant_input=True),
-        note="the paper preset's recurrence as the generator runs it: 15 steps on one input map (batch 16, 320 ch, 8x8)",
+        note="the paper preset's recurrence as its generator runs it: 15 steps on one map (batch 16, 320 ch, 8x8)",
     ),
     Peer(
         row="convlstm (5x128 recurrence on a clip, fwd+bwd)",

@@ -22,8 +22,8 @@ class ConvLSTMCell(nn.Module):
     The four gates come from a single convolution of ``[x_t, h]`` (one kernel for all gates, as in
     Shi et al. without the peephole terms), computed as ``conv(x_t, W_x) + conv(h, W_h)`` with the two
     parts of that one kernel: the same numbers, but the input's part needs no recurrence, so
-    ``ConvLSTM.unroll`` / ``forward`` compute it for all steps at once. The forget gate's bias starts at 1 so that early in training
-    the cell keeps its memory instead of erasing it (Jozefowicz et al. 2015).
+    ``ConvLSTM.unroll`` / ``forward`` compute it for all steps at once. The forget gate's bias starts at 1
+    so that early in training the cell keeps its memory instead of erasing it (Jozefowicz et al. 2015).
     """
 
     def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 3, bias: bool = True):
@@ -78,7 +78,9 @@ class ConvLSTMCell(nn.Module):
         """One step: ``x`` is ``[B, in_channels, H, W]``; returns the new ``(h, c)``."""
         return self.recur(self.input_gates(x), state)
 
-    def run(self, input_gates: Tensor | list[Tensor], steps: int, state: State | None = None) -> tuple[list[Tensor], State]:
+    def run(
+        self, input_gates: Tensor | list[Tensor], steps: int, state: State | None = None
+    ) -> tuple[list[Tensor], State]:
         """``steps`` steps of this layer alone from precomputed input gate shares: one tensor (the same input
         at every step) or one per step. Returns every step's ``h`` and the final state."""
         w_h = self.split_weight()[1].contiguous()  # one copy per sequence, not one slice per step
@@ -125,7 +127,9 @@ class ConvLSTM(nn.Module):
         frames = clip.permute(2, 0, 1, 3, 4).reshape(t * b, c, h, w)  # step-major: step s is rows s*B..s*B+B-1
         return self._layerwise(list(self.cells[0].input_gates(frames).split(b)), t, states)
 
-    def _layerwise(self, first_gates: Tensor | list[Tensor], steps: int, states: list[State] | None) -> tuple[Tensor, list[State]]:
+    def _layerwise(
+        self, first_gates: Tensor | list[Tensor], steps: int, states: list[State] | None
+    ) -> tuple[Tensor, list[State]]:
         """Run the stack one layer at a time over every step (layer k at step t needs only layer k - 1 at
         step t and itself at t - 1, so this order gives the same numbers as stepping): each layer's input
         share of the gates is then one convolution over all steps, and only ``conv(h, W_h)`` stays in the
