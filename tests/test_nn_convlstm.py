@@ -63,3 +63,53 @@ def test_gradients_reach_every_layer_through_time(lstm):
     out, _ = lstm(torch.randn(1, 3, 4, 6, 6))
     out[:, :, -1].sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in lstm.parameters())
+
+
+def plain_unroll(lstm, inputs):
+    """The textbook ConvLSTM, stepped frame by frame: zero initial state, one convolution of ``[x, h]``."""
+    states = [None] * len(lstm.cells)
+    outs = []
+    for x in inputs:
+        for k, cell in enumerate(lstm.cells):
+            b, _, hh, ww = x.shape
+            h, c = states[k] or (x.new_zeros(b, cell.hidden_channels, hh, ww),) * 2
+            i, f, g, o = cell.gates(torch.cat([x, h], dim=1)).chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            states[k] = (h, c)
+            x = h
+        outs.append(x)
+    return torch.stack(outs, dim=2), states
+
+
+def gradients(lstm, x, out):
+    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(5))
+    return torch.autograd.grad((out * weights).sum(), [x, *lstm.parameters()])
+
+
+def test_unrolling_on_one_input_map_equals_the_textbook_recurrence_in_values_and_gradients(lstm):
+    x = torch.randn(2, 3, 6, 6, requires_grad=True)
+    fast, fast_states = lstm.unroll(x, 4)
+    plain, plain_states = plain_unroll(lstm, [x] * 4)
+    assert torch.allclose(fast, plain, atol=1e-5)
+    for (h1, c1), (h2, c2) in zip(fast_states, plain_states):
+        assert torch.allclose(h1, h2, atol=1e-5) and torch.allclose(c1, c2, atol=1e-5)
+    for a, b in zip(gradients(lstm, x, fast), gradients(lstm, x, plain)):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_unrolling_a_clip_equals_the_textbook_recurrence_in_values_and_gradients(lstm):
+    clip = torch.randn(2, 3, 5, 6, 6, requires_grad=True)
+    fast, _ = lstm(clip)
+    plain, _ = plain_unroll(lstm, clip.unbind(2))
+    assert torch.allclose(fast, plain, atol=1e-5)
+    for a, b in zip(gradients(lstm, clip, fast), gradients(lstm, clip, plain)):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_the_parameters_keep_their_names_and_shapes(lstm):
+    # checkpoints written before the gate convolution was split into an input and a hidden part still load
+    assert {k: tuple(v.shape) for k, v in lstm.state_dict().items()} == {
+        "cells.0.gates.weight": (16, 7, 3, 3), "cells.0.gates.bias": (16,),
+        "cells.1.gates.weight": (20, 9, 3, 3), "cells.1.gates.bias": (20,),
+    }

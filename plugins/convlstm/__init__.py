@@ -98,38 +98,54 @@ class ConvLSTMGAN(ModelPlugin[ConvLSTMConfig]):
         return {"generator": Generator(config), "critic": Critic(config)}
 
     def optimizers(self, modules: dict[str, Any], config: ConvLSTMConfig) -> dict[str, Any]:
-        import torch
+        from vidsynth.nn.wgan import adam
 
         lrs = {"generator": config.lr, "critic": config.critic_lr}
-        return {n: torch.optim.Adam(modules[n].parameters(), lr=lr, betas=tuple(config.betas)) for n, lr in lrs.items()}
+        return {n: adam(modules[n].parameters(), lr=lr, betas=tuple(config.betas)) for n, lr in lrs.items()}
 
     def train_step(self, ctx: Any, video: Any) -> dict[str, float]:
         """One critic update; on every ``n_critic``-th step also one generator update."""
         import torch
         import torch.nn.functional as F
 
+        from vidsynth.nn import frozen
         from vidsynth.nn.losses import wasserstein_generator_loss
         from vidsynth.nn.wgan import wasserstein_critic_update
 
         c = ctx.config
-        G, D = ctx.modules["generator"], ctx.modules["critic"]
+        G = ctx.modules["generator"]
         b, t = video.shape[0], video.shape[2]
         frame = video[:, :, :1]
 
         with torch.no_grad(), ctx.autocast():
             fake = G(frame, torch.randn(b, c.z_dim, device=ctx.device), t)
-        losses = wasserstein_critic_update(ctx, "critic", video, fake, gp_weight=c.gp_weight, drift_weight=c.drift_weight)
+        # the critic has no batch norm (d_norm is layer or none): real and fake are scored in one pass
+        losses = wasserstein_critic_update(
+            ctx, "critic", video, fake, gp_weight=c.gp_weight, drift_weight=c.drift_weight, batched=True
+        )
 
         if (ctx.step + 1) % c.n_critic == 0:
             z = torch.randn(b, c.z_dim, device=ctx.device)
-            with ctx.autocast():
-                fake = G(frame, z, t)
-                g_loss = wasserstein_generator_loss(D(fake).float())
+            diverse = c.diversity_weight > 0
+            # A generator without batch norm makes each sample on its own: the mode-seeking term's second
+            # noise (drawn next, as mode_seeking_term would) then goes through in the same pass.
+            paired = diverse and c.g_norm != "batch"
+            z2 = torch.randn_like(z) if paired else None
+            # The critic's weights get no gradient from this loss: frozen, its backward computes none.
+            with frozen(ctx.unwrap("critic")) as critic, ctx.autocast():
+                if paired:
+                    fake, other = G(torch.cat([frame, frame]), torch.cat([z, z2]), t).chunk(2)
+                else:
+                    fake = G(frame, z, t)
+                g_loss = wasserstein_generator_loss(critic(fake).float())
             losses["generator"] = g_loss.item()
-            if c.diversity_weight > 0:
-                from vidsynth.nn.losses import mode_seeking_term
+            if diverse:
+                from vidsynth.nn.losses import mode_seeking_loss, mode_seeking_term
 
-                ms = mode_seeking_term(lambda z2: G(frame, z2, t), fake, z, ctx.autocast, skip_frames=1)
+                if paired:
+                    ms = mode_seeking_loss(fake[:, :, 1:].float(), other[:, :, 1:].float(), z, z2)
+                else:
+                    ms = mode_seeking_term(lambda z2: G(frame, z2, t), fake, z, ctx.autocast, skip_frames=1)
                 g_loss = g_loss + c.diversity_weight * ms
                 losses["mode_seeking"] = ms.item()
             if c.rec_weight > 0:

@@ -45,13 +45,9 @@ class Generator(nn.Module):
         code, features = self.encoder(frame[:, :, 0])
         noise = self.noise(z).view(z.shape[0], self.noise_channels, self.side, self.side)
         x = torch.cat([code[:, :, 0], noise], dim=1)
-        states = None
-        hidden = []
-        for _ in range(frames - 1):
-            h, states = self.lstm.step(x, states)
-            hidden.append(h)
+        hidden, _ = self.lstm.unroll(x, frames - 1)  # the same numbers as stepping the stack frames - 1 times
         skips = [None] + list(reversed(features))[1:] if self.skips else None
-        future = self.decoder(torch.stack(hidden, dim=2), skips)
+        future = self.decoder(hidden, skips)
         return torch.cat([frame, future], dim=2)
 
 

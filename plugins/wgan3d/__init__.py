@@ -137,10 +137,12 @@ class WGAN3D(ModelPlugin[WGAN3DConfig]):
         """RMSprop for weight clipping (momentum-based optimizers destabilise it, Arjovsky et al. 2017), else Adam."""
         import torch
 
+        from vidsynth.nn.wgan import adam
+
         lrs = {"generator": config.lr, "critic": config.critic_lr}
         if config.optimizer == "rmsprop":
             return {n: torch.optim.RMSprop(modules[n].parameters(), lr=lr) for n, lr in lrs.items()}
-        return {n: torch.optim.Adam(modules[n].parameters(), lr=lr, betas=tuple(config.betas)) for n, lr in lrs.items()}
+        return {n: adam(modules[n].parameters(), lr=lr, betas=tuple(config.betas)) for n, lr in lrs.items()}
 
     def condition_from(self, video: Any, config: WGAN3DConfig) -> Any:
         if not config.conditional:
@@ -162,12 +164,13 @@ class WGAN3D(ModelPlugin[WGAN3DConfig]):
         import torch
         import torch.nn.functional as F
 
+        from vidsynth.nn import frozen
         from vidsynth.nn.losses import wasserstein_generator_loss
         from vidsynth.nn.wgan import wasserstein_critic_update
         from vidsynth_plugins.wgan3d.networks import condition_index, paste_frame
 
         c = ctx.config
-        G, D = ctx.modules["generator"], ctx.modules["critic"]
+        G = ctx.modules["generator"]
         frame = self.condition_from(video, c)
         b = video.shape[0]
 
@@ -176,16 +179,25 @@ class WGAN3D(ModelPlugin[WGAN3DConfig]):
         gp = c.loss == "wgan-gp"
         losses = wasserstein_critic_update(
             ctx, "critic", video, fake, frame, gp_weight=c.gp_weight if gp else None, drift_weight=c.drift_weight,
-            clip=None if gp else c.clip,
+            clip=None if gp else c.clip, batched=c.d_norm != "batch",  # one pass on real + fake: same scores
         )
 
         if (ctx.step + 1) % c.n_critic == 0:
             i = condition_index(c.frames, c.condition)
             z = torch.randn(b, c.z_dim, device=ctx.device)
-            with ctx.autocast():
-                raw = G(z, frame, paste=False)
+            diverse = frame is not None and c.diversity_weight > 0
+            # A generator without batch norm makes each sample on its own: the mode-seeking term's second
+            # noise (drawn next, as mode_seeking_term would) then goes through in the same pass.
+            paired = diverse and c.g_norm != "batch"
+            z2 = torch.randn_like(z) if paired else None
+            # The critic's weights get no gradient from this loss: frozen, its backward computes none.
+            with frozen(ctx.unwrap("critic")) as critic, ctx.autocast():
+                if paired:
+                    raw, other = G(torch.cat([z, z2]), torch.cat([frame, frame]), paste=False).chunk(2)
+                else:
+                    raw = G(z, frame, paste=False)
                 fake = raw if frame is None else paste_frame(raw, frame, i)
-                g_loss = wasserstein_generator_loss(D(fake, frame).float())
+                g_loss = wasserstein_generator_loss(critic(fake, frame).float())
             losses["generator"] = g_loss.item()
             if frame is not None:
                 # Scale: the critic's input gradient has norm ~1 over all N = C*T*H*W pixels (~1/sqrt(N) each);
@@ -193,10 +205,13 @@ class WGAN3D(ModelPlugin[WGAN3DConfig]):
                 l2 = F.mse_loss(raw[:, :, i : i + 1].float(), frame)
                 g_loss = g_loss + c.l2_weight * l2
                 losses["l2"] = l2.item()
-            if frame is not None and c.diversity_weight > 0:
-                from vidsynth.nn.losses import mode_seeking_term
+            if diverse:
+                from vidsynth.nn.losses import mode_seeking_loss, mode_seeking_term
 
-                ms = mode_seeking_term(lambda z2: G(z2, frame, paste=False), raw, z, ctx.autocast)
+                if paired:
+                    ms = mode_seeking_loss(raw.float(), other.float(), z, z2)
+                else:
+                    ms = mode_seeking_term(lambda z2: G(z2, frame, paste=False), raw, z, ctx.autocast)
                 g_loss = g_loss + c.diversity_weight * ms
                 losses["mode_seeking"] = ms.item()
             ctx.optimize("generator", g_loss)

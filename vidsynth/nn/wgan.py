@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
+import torch
 from torch import Tensor
 
 from vidsynth.nn.losses import clip_weights_, drift_penalty, gradient_penalty, interpolate, wasserstein_critic_loss
+
+
+def adam(params: Iterable[Any], **options: Any) -> Any:
+    """``torch.optim.Adam`` with the fused kernel where torch has one for the parameters' device (CPU, CUDA):
+    the same update, in one pass over each tensor instead of one per operation (optimiser steps 1.8-2.4x
+    faster on a CPU, benchmarks/RESULTS.md). Optimiser states saved by the unfused Adam load into it."""
+    params = list(params)
+    fused = bool(params) and all(p.device.type in ("cpu", "cuda") for p in params)
+    return torch.optim.Adam(params, fused=fused or None, **options)
 
 
 def wasserstein_critic_update(
@@ -18,6 +28,7 @@ def wasserstein_critic_update(
     gp_weight: float | None = None,
     drift_weight: float = 0.0,
     clip: float | None = None,
+    batched: bool = False,
 ) -> dict[str, float]:
     """One update of the critic ``ctx.modules[name]``, called as ``critic(video, *condition)``, on real and
     generated (no-grad) videos; returns the logged losses ``wasserstein`` (the critic's estimate of the
@@ -28,10 +39,17 @@ def wasserstein_critic_update(
       parameters are shared, so the penalty's gradient still reaches the critic's optimiser. None: no penalty.
     * ``drift_weight``: ProGAN's ``E[D(real)^2]`` (Karras et al. 2018), keeps the scores near 0.
     * ``clip``: the original WGAN's weight clipping (Arjovsky et al. 2017), applied after the step.
+    * ``batched``: score real and fake clips in one call of the critic on both (tensor conditions
+      repeated), one larger batch instead of two passes forward and back. Only for a critic that scores
+      each sample on its own (layer norm or none, no batch norm): then the scores are the same.
     """
     critic = ctx.modules[name]
     with ctx.autocast():
-        real_scores, fake_scores = critic(real, *condition), critic(fake, *condition)
+        if batched:
+            both = critic(torch.cat([real, fake.to(real.dtype)]), *(_repeat(c) for c in condition))
+            real_scores, fake_scores = both[: real.shape[0]], both[real.shape[0] :]
+        else:
+            real_scores, fake_scores = critic(real, *condition), critic(fake, *condition)
     w_loss = wasserstein_critic_loss(real_scores.float(), fake_scores.float())
     loss = w_loss
     losses = {"wasserstein": -w_loss.item()}
@@ -47,3 +65,8 @@ def wasserstein_critic_update(
         clip_weights_(ctx.unwrap(name), clip)
     losses["critic"] = loss.item()
     return losses
+
+
+def _repeat(condition: Any) -> Any:
+    """A per-sample condition for a batch that holds the real clips, then the fake ones."""
+    return torch.cat([condition, condition]) if isinstance(condition, Tensor) else condition
