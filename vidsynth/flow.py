@@ -150,9 +150,8 @@ def flow_warps(first: Tensor, last: Tensor, flows: tuple[Tensor, Tensor, Tensor,
     """The parts of frame ``t`` in [0, 1]: both keyframes warped to t along the flow (Super SloMo's flows
     from t back to each keyframe) and their blend weights ``a0``, ``a1`` ``[B, 1, H, W]`` (``1 - t`` and
     ``t``, each times whether the other keyframe sees that content; ``OCCLUDED_WEIGHT`` when not)."""
-    f01, f10, seen0, seen1 = flows
-    from0 = -(1 - t) * t * f01 + t * t * f10  # flows from time t back to each keyframe (Super SloMo)
-    from1 = (1 - t) ** 2 * f01 - t * (1 - t) * f10
+    seen0, seen1 = flows[2], flows[3]
+    from0, from1 = flows_from(flows, t)
     warped0, warped1 = sample_at(first, from0.to(first.dtype)), sample_at(last, from1.to(first.dtype))
     # seen0_t: the content the first keyframe shows at t is also in the last one (and seen1_t vice versa);
     # content only one keyframe shows then comes from that keyframe
@@ -161,6 +160,12 @@ def flow_warps(first: Tensor, last: Tensor, flows: tuple[Tensor, Tensor, Tensor,
     a0 = (1 - t) * (OCCLUDED_WEIGHT + (1 - OCCLUDED_WEIGHT) * seen1_t)
     a1 = t * (OCCLUDED_WEIGHT + (1 - OCCLUDED_WEIGHT) * seen0_t)
     return warped0, warped1, a0, a1
+
+
+def flows_from(flows: tuple[Tensor, Tensor, Tensor, Tensor], t: float) -> tuple[Tensor, Tensor]:
+    """Super SloMo's flows ``[B, 2, H, W]`` from time ``t`` back to the first and to the last keyframe."""
+    f01, f10 = flows[0], flows[1]
+    return -(1 - t) * t * f01 + t * t * f10, (1 - t) ** 2 * f01 - t * (1 - t) * f10
 
 
 def flow_frame(first: Tensor, last: Tensor, flows: tuple[Tensor, Tensor, Tensor, Tensor], t: float) -> Tensor:

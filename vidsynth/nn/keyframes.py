@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vidsynth.nn.encoders import ImageEncoder, activation
-from vidsynth.flow import flow_warps, keyframe_flows
+from vidsynth.flow import flow_warps, flows_from, keyframe_flows
 from vidsynth.nn.motion import BlockMatchingBlend, warp
 
 #: Spatial kernel and stride of the five transposed Conv3D layers of Table 1 (L3..L7).
@@ -185,7 +185,7 @@ class FlowMotion(nn.Module):
     Each in-between frame t starts from the classical occlusion-aware blend
     ``f = sigmoid(prior) warp0 + (1 - sigmoid(prior)) warp1`` (``prior``: its log-odds,
     ``vidsynth.flow.flow_warps``). A small 2D conv net ``n`` sees (warp0, warp1, the cross-fade frame,
-    sigmoid(prior), t) and gives per pixel a blend correction ``n_b``, a pull towards the cross-fade
+    sigmoid(prior), t, the flows from t to each keyframe) and gives per pixel a blend correction ``n_b``, a pull towards the cross-fade
     ``n_m`` and a colour correction ``n_r``; the frame is
     ``f' + g_m n_m (lerp - f') + g_r n_r`` with ``f'`` the blend with log-odds ``prior + g_b n_b``, the
     gates ``g`` starting at 0 (as the generator's residual gate): an untrained model is exactly eval's
@@ -198,7 +198,7 @@ class FlowMotion(nn.Module):
     def __init__(self, channels: int, width: int = 24) -> None:
         super().__init__()
         self.refine = nn.Sequential(
-            nn.Conv2d(3 * channels + 2, width, 3, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(3 * channels + 6, width, 3, padding=1), nn.LeakyReLU(0.2),
             nn.Conv2d(width, width, 3, padding=2, dilation=2), nn.LeakyReLU(0.2),
             nn.Conv2d(width, width, 3, padding=1), nn.LeakyReLU(0.2),
             nn.Conv2d(width, 2 + channels, 3, padding=1),
@@ -216,7 +216,9 @@ class FlowMotion(nn.Module):
         weight0 = torch.sigmoid(prior)
         lerp = torch.lerp(first, last, t)
         time = torch.full_like(weight0, t)
-        out = self.refine(torch.cat([warped0, warped1, lerp, weight0, time], dim=1))
+        # the flows to each keyframe (in units of 4 px, clamped): where and how far each warp resampled
+        paths = (torch.cat(flows_from(flows, t), dim=1) / 4).clamp(-4, 4).to(first.dtype)
+        out = self.refine(torch.cat([warped0, warped1, lerp, weight0, time, paths], dim=1))
         g = (self.gates * self.gate_scales).to(out.dtype)
         weight0 = torch.sigmoid(prior + g[0] * out[:, :1])
         blend = weight0 * warped0 + (1 - weight0) * warped1
