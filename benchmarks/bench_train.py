@@ -18,7 +18,10 @@ checkpoint and preview included), this checkout's code against a git revision's,
     python benchmarks/bench_train.py --end-to-end --against 56308c1                    # every small preset
     python benchmarks/bench_train.py --end-to-end --against 56308c1 --plugins wgan3d,cvae --steps 40 --rounds 2
     python benchmarks/bench_train.py --end-to-end --against 56308c1 --profile prof/   # + cProfile of each run
+    python benchmarks/bench_train.py --parts --against 56308c1 --steps 30   # the changed parts alone, in-process
 
+With ``--end-to-end``, ``--steps`` (steps per run) defaults to 30 and ``--warmup`` to 5; with ``--parts`` they
+are the timed and untimed repeats of each part (old and new forms alternate).
 REV's tree is exported (``git archive``) into a temporary folder outside the repository, removed afterwards.
 Each side runs in its own python process with its own code first on ``sys.path`` (``vidsynth`` from the
 side's root, ``vidsynth_plugins`` from the side's ``plugins/``; entry-point names come from the installed
@@ -28,8 +31,9 @@ the sides alternate A B B A (``--rounds`` times), same seed, same steps; one unt
 and dataset first fills the clip cache. Reported per row and side (medians over the rounds): the process
 wall time (start-up, data opening, the last checkpoint and preview included), the steady clips/s of the
 loop after ``--warmup`` steps (each step timed from the end of one ``train_step`` to the end of the next:
-everything the loop does per step), the share of that loop time spent outside ``train_step``, and the
-ratios this checkout / REV.
+everything the loop does per step), the share of that loop time spent outside ``train_step``, the start-up
+(process start to the first ``train_step``), the share of the whole wall time outside ``train_step``, and
+the ratios this checkout / REV (wall: REV's time / this one's; clips/s: this one's / REV's).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from typing import Any
 import torch
 
 from vidsynth.errors import VidsynthError
+from vidsynth.model import ModelPlugin
 from vidsynth.plugins import get_registry
 from vidsynth.runtime import Runtime
 from vidsynth.tensors import clips_to_model
@@ -197,7 +202,7 @@ def run_side(root: Path, shim: Path, train_args: list[str], scratch: Path, prof:
     result = json.loads(marks.read_text())
     if result["code"]:
         raise VidsynthError(f"vidsynth train exited {result['code']} with {root}'s code: {done.stderr.strip()[-300:]}")
-    return {"wall": wall, "marks": result["marks"]}
+    return {"wall": wall, "marks": result["marks"], "startup": result["marks"][0][0] - result["start"] if result["marks"] else 0.0}
 
 
 def steady(marks: list[list[float]], warmup: int, batch: int) -> dict[str, float]:
@@ -246,9 +251,9 @@ def end_to_end(args: argparse.Namespace) -> int:
                 if (side, data) not in warmed:
                     warmed.add((side, data))
                     run_side(root, shim, train_args(name, preset, data, 1, tmp / "warm" / "run"), _fresh(tmp / "warm"))
-        print("| plugin | preset | batch | side | wall s | steady clips/s | ms/step | outside train_step |"
-              " wall ratio | clips/s ratio |")
-        print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|")
+        print("| plugin | preset | batch | side | wall s | start-up s | wall outside train_step | steady clips/s |"
+              " ms/step | steady outside train_step | wall ratio | clips/s ratio |")
+        print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         table = []
         for name, preset, data in specs:
             results: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
@@ -263,14 +268,18 @@ def end_to_end(args: argparse.Namespace) -> int:
                 got = run_side(root, shim, train_args(name, preset, data, args.steps, scratch / "run"), scratch, prof)
                 if len(got["marks"]) != args.steps:
                     raise VidsynthError(f"{name}: {len(got['marks'])} train_step calls for {args.steps} steps")
-                results[side].append({"wall": got["wall"], **steady(got["marks"], args.warmup, batch[(name, preset)])})
+                in_steps = sum(end - start for start, end in got["marks"])
+                results[side].append({"wall": got["wall"], "startup": got["startup"],
+                                      "wall_outside": 1.0 - in_steps / got["wall"],
+                                      **steady(got["marks"], args.warmup, batch[(name, preset)])})
             med = {side: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for side, runs in results.items()}
             for side in (base, "this"):
                 m = med[side]
                 ratios = " | |" if side == base else \
                     f" {med[base]['wall'] / m['wall']:.2f}x | {m['clips_per_s'] / med[base]['clips_per_s']:.2f}x |"
-                print(f"| {name} | {preset} | {batch[(name, preset)]} | {side} | {m['wall']:.1f} | {m['clips_per_s']:.2f} |"
-                      f" {m['ms_per_step']:.0f} | {100 * m['outside']:.0f}% |{ratios}")
+                print(f"| {name} | {preset} | {batch[(name, preset)]} | {side} | {m['wall']:.1f} | {m['startup']:.1f} |"
+                      f" {100 * m['wall_outside']:.0f}% | {m['clips_per_s']:.2f} | {m['ms_per_step']:.0f} |"
+                      f" {100 * m['outside']:.1f}% |{ratios}")
                 sys.stdout.flush()
             table.append({"plugin": name, "preset": preset, "data": data, "batch": batch[(name, preset)],
                           "base": base, "runs": results, "medians": med})
@@ -286,6 +295,83 @@ def _fresh(folder: Path) -> Path:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     return folder
+
+
+# -- the parts of the loop around train_step, old and new forms alternating in this process -------------------
+def loop_parts(args: argparse.Namespace) -> int:
+    """Median ms of the pieces this checkout changed around ``train_step``, against the forms of ``--against``
+    (timed alternately, old then new, ``--steps`` times after ``--warmup``)."""
+    import importlib.util
+
+    from vidsynth.ema import EMA
+    from vidsynth.model import adam
+    from vidsynth.data import collate_clips
+
+    def alternate(old, new, repeat):
+        times = {"old": [], "new": []}
+        for i in range(args.warmup + repeat):
+            for key, fn in (("old", old), ("new", new)):
+                t0 = time.perf_counter()
+                fn()
+                if i >= args.warmup:
+                    times[key].append(time.perf_counter() - t0)
+        return {k: 1000 * statistics.median(v) for k, v in times.items()}
+
+    def row(what, ms):
+        print(f"| {what} | {ms['old']:.2f} | {ms['new']:.2f} | {ms['old'] / ms['new']:.2f}x |")
+        sys.stdout.flush()
+
+    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads; old = {args.against}'s form, new = this checkout's")
+    print("| part | old ms | new ms | speed-up |")
+    print("|---|---:|---:|---:|")
+    registry = get_registry()
+    names = args.plugins.split(",") if args.plugins else ["cvae", "cgan", "pix2pix-chain", "wgan3d", "convlstm"]
+    for name in names:
+        plugin = registry.model(name)
+        config = plugin.make_config("small", {})
+        modules = plugin.build(config)
+        if type(plugin).optimizers is ModelPlugin.optimizers:  # the default optimizers (model.py)
+            params = [p for m in modules.values() for p in m.parameters()]
+            for p in params:
+                p.grad = torch.randn_like(p)
+            plain = torch.optim.Adam(params, lr=config.lr, betas=tuple(config.betas))
+            fused = adam(params, lr=config.lr, betas=tuple(config.betas))
+            row(f"{name} default Adam step ({sum(p.numel() for p in params) / 1e6:.1f} M params)",
+                alternate(plain.step, fused.step, args.steps))
+        if getattr(config, "ema", 0) > 0 and plugin.ema_modules:
+            live = {n: modules[n] for n in plugin.ema_modules}
+            ema = EMA(live, config.ema)
+
+            @torch.no_grad()
+            def per_tensor():
+                for n, shadow in ema.modules.items():
+                    for e, p in zip(shadow.parameters(), live[n].parameters()):
+                        e.lerp_(p, 1.0 - ema.decay)
+                    for e, b in zip(shadow.buffers(), live[n].buffers()):
+                        e.copy_(b)
+            row(f"{name} EMA update", alternate(per_tensor, lambda: ema.update(live), args.steps))
+    tmp = Path(tempfile.mkdtemp(prefix="vidsynth-parts-"))
+    try:
+        export_revision(args.against, tmp / "base")
+        spec = importlib.util.spec_from_file_location("base_bouncing_balls", tmp / "base/vidsynth/data/bouncing_balls.py")
+        base = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # (its dataclasses look it up)
+        spec.loader.exec_module(base)
+        from vidsynth.data.bouncing_balls import BouncingBalls
+
+        for frames, size, batch in ((16, 32, 16), (30, 30, 8), (32, 32, 8)):
+            old, new = base.BouncingBalls(frames=frames, size=size, channels=1), BouncingBalls(frames=frames, size=size, channels=1)
+            batches = iter(range(10**6))
+            def load(ds):
+                k = next(batches)  # fresh clips every call: the first epoch
+                return lambda: collate_clips([ds[i] for i in range(k * batch, (k + 1) * batch)])
+            ms = alternate(lambda: load(old)(), lambda: load(new)(), args.steps)
+            row(f"bouncing balls batch {batch} x {frames}x{size}x{size}, first epoch", ms)
+            new_again = alternate(lambda: collate_clips([old[i] for i in range(batch)]),
+                                  lambda: collate_clips([new[i] for i in range(batch)]), args.steps)
+            row(f"bouncing balls batch {batch} x {frames}x{size}x{size}, later epochs (clips kept)", new_again)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -306,7 +392,13 @@ def main(argv: list[str] | None = None) -> int:
     e2e.add_argument("--device", default="cpu", help="--device of the runs (default cpu)")
     e2e.add_argument("--train-args", default="", help="more `vidsynth train` options for both sides, e.g. '--log-every 5'")
     e2e.add_argument("--profile", default=None, help="folder: write a cProfile of each timed run there")
+    e2e.add_argument("--parts", action="store_true", help="time the parts around train_step this checkout changed "
+                     "(default Adam, EMA, bouncing-balls loading) against --against's forms, in this process")
     args = ap.parse_args(argv)
+    if args.parts:
+        if args.plugins == ap.get_default("plugins"):
+            args.plugins = None
+        return loop_parts(args)
     if args.end_to_end:
         if args.plugins == ap.get_default("plugins"):
             args.plugins = None  # every row of E2E_ROWS
