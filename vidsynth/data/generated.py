@@ -15,9 +15,8 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-from torch.utils.data import get_worker_info
-
 import numpy as np
+from torch.utils.data import get_worker_info
 
 from vidsynth.data.dataset import ClipSource
 from vidsynth.errors import VidsynthError
