@@ -600,6 +600,10 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} in trainer.json")
 
 
+#: Optimizer options that choose an implementation of the same update (kept from the optimizer on load).
+IMPLEMENTATION_FLAGS = ("foreach", "fused")
+
+
 def load_optimizer_state(
     optimizers: dict[str, torch.optim.Optimizer], tensors: dict[str, torch.Tensor], info: dict[str, Any]
 ) -> None:
@@ -618,7 +622,11 @@ def load_optimizer_state(
         groups = []
         for current, loaded in zip(opt.state_dict()["param_groups"], saved["param_groups"]):
             # JSON turned tuples (Adam's betas) into lists: give back the types the optimizer uses
-            groups.append({k: tuple(v) if isinstance(current.get(k), tuple) and isinstance(v, list) else v for k, v in loaded.items()})
+            group = {k: tuple(v) if isinstance(current.get(k), tuple) and isinstance(v, list) else v for k, v in loaded.items()}
+            # how the update is computed (fused / foreach kernels) is this process's choice, not the run's:
+            # a checkpoint of an older version resumes on the kernels this version picks
+            group.update({k: current[k] for k in IMPLEMENTATION_FLAGS if k in current})
+            groups.append(group)
         if len(groups) != len(opt.state_dict()["param_groups"]):
             raise VidsynthError(f"optimizer {name!r} of the checkpoint has another number of parameter groups")
         try:

@@ -29,13 +29,19 @@ class EMA:
     @torch.no_grad()
     def update(self, modules: dict[str, nn.Module]) -> None:
         """Move each EMA copy towards the live weights of ``modules`` (bare modules, same names)."""
-        weight = 1.0 - self.decay
+        ema_params, live_params, ema_buffers, live_buffers = [], [], [], []
         for name, shadow in self.modules.items():
             live = modules[name]
-            for ema_p, p in zip(shadow.parameters(), live.parameters()):
-                ema_p.lerp_(p.detach(), weight)
-            for ema_b, b in zip(shadow.buffers(), live.buffers()):
-                ema_b.copy_(b)
+            ema_params += shadow.parameters()
+            live_params += (p.detach() for p in live.parameters())
+            ema_buffers += shadow.buffers()
+            live_buffers += live.buffers()
+        # one multi-tensor call each instead of a python loop of small kernels: the same lerp and copy per
+        # tensor (bit-identical, tests/test_trainer.py), a few times faster for a model of ~40 tensors
+        if ema_params:
+            torch._foreach_lerp_(ema_params, live_params, 1.0 - self.decay)
+        if ema_buffers:
+            torch._foreach_copy_(ema_buffers, live_buffers)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Flat ``{"<module>.<key>": tensor}``, the layout of ``ema.safetensors``."""

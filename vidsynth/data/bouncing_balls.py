@@ -155,22 +155,34 @@ def simulate(frames: int = 30, balls: int = 3, *, radius: float = RADIUS, box: f
     x = _place(rng, balls, radius, box) if positions is None else np.array(positions, np.float64).reshape(balls, 2)
     positions = np.empty((frames, balls, 2))
     velocities = np.empty((frames, balls, 2))
+    # The state as python floats: the same IEEE operations as on numpy arrays of two numbers (so the same
+    # trajectories, bit for bit: tests/test_data_builtins.py), without numpy's per-call cost (~2x faster per clip).
+    xs, vs = [list(map(float, row)) for row in x], [list(map(float, row)) for row in v]
+    touch = 2 * radius
+    far = (touch * (1 + 1e-6)) ** 2  # squared distances beyond this are surely >= touch: no hypot needed
     for t in range(frames):
-        positions[t], velocities[t] = x, v
+        positions[t], velocities[t] = xs, vs
         for _ in range(SUBSTEPS):
-            x = x + DT * v
-            v = np.where(x - radius < 0, np.abs(v), v)  # walls: the component must point back inside
-            v = np.where(x + radius > box, -np.abs(v), v)
+            for p, u in zip(xs, vs):
+                for c in (0, 1):
+                    p[c] = p[c] + DT * u[c]
+                    if p[c] - radius < 0:  # walls: the component must point back inside
+                        u[c] = abs(u[c])
+                    if p[c] + radius > box:
+                        u[c] = -abs(u[c])
             for i in range(balls):
                 for j in range(i):
-                    w = x[i] - x[j]
-                    dist = np.hypot(w[0], w[1])
-                    if 0 < dist < 2 * radius:
-                        w = w / dist
-                        vi, vj = w @ v[i], w @ v[j]
+                    w0, w1 = xs[i][0] - xs[j][0], xs[i][1] - xs[j][1]
+                    if w0 * w0 + w1 * w1 > far:
+                        continue
+                    dist = np.hypot(w0, w1)
+                    if 0 < dist < touch:
+                        w = np.array([w0, w1]) / dist
+                        vi_, vj_ = np.array(vs[i]), np.array(vs[j])
+                        vi, vj = w @ vi_, w @ vj_
                         # equal masses: the components along the centre line are exchanged
-                        v[i] = v[i] + w * (vj - vi)
-                        v[j] = v[j] + w * (vi - vj)
+                        vs[i] = (vi_ + w * (vj - vi)).tolist()
+                        vs[j] = (vj_ + w * (vi - vj)).tolist()
     return Trajectory(positions, velocities, radius, box)
 
 
@@ -214,7 +226,7 @@ class BouncingBalls(GeneratedClips):
         s, i = self.locate(index)
         return simulate(self.frames, self.balls, radius=self.radius, seed=clip_rng(self.seed, s, i))
 
-    def clip(self, index: int) -> np.ndarray:
+    def make(self, index: int) -> np.ndarray:
         s, i = self.locate(index)
         return make_clip(self.frames, self.size, self.balls, seed=self.seed, split=s, index=i, radius=self.radius)[0]
 

@@ -226,7 +226,7 @@ class CameraMotion(GeneratedClips):
         """The still (file and frame number) and camera path behind clip ``index``."""
         return self._draw(index)[0]
 
-    def clip(self, index: int) -> np.ndarray:
+    def make(self, index: int) -> np.ndarray:
         path, image = self._draw(index)
         return render_path(image, path.centres, path.scales, path.angles, self.size)
 
