@@ -33,14 +33,19 @@ def adversarial_step(
     Critic loss: the sum over the K discriminators of each one's binary cross-entropy (real vs fake), so
     each gets exactly its own gradient, as if it had its own optimiser. Generator loss: the mean over the
     K discriminators of the non-saturating loss (Neyshabur et al.: the generator fools all of them).
-    Real and generated batches go through the critics separately (their minibatch-std channel, when on,
-    describes one kind of batch). ``motion_weight`` > 0 adds that times
-    ``vidsynth.nn.losses.motion_matching_loss`` to the generator loss (videos only).
+    With a minibatch-std channel, real and generated batches go through the critics separately (the
+    channel describes one kind of batch); without it (the paper), in one pass: the critics treat each
+    sample alone, so the logits are the same and the GEMMs twice as tall. ``motion_weight`` > 0 adds that
+    times ``vidsynth.nn.losses.motion_matching_loss`` to the generator loss (videos only).
     """
     count = ctx.unwrap(critics).count
     with ctx.autocast():
-        real_logits = ctx.modules[critics](real).float()
-        fake_logits = ctx.modules[critics](fake.detach()).float()
+        if ctx.unwrap(critics).use_minibatch_std or real.shape[1:] != fake.shape[1:]:
+            real_logits = ctx.modules[critics](real).float()
+            fake_logits = ctx.modules[critics](fake.detach()).float()
+        else:
+            real_logits, fake_logits = ctx.modules[critics](torch.cat([real, fake.detach()])).float().split(
+                [real.shape[0], fake.shape[0]])
     d_loss = count * nonsaturating_discriminator_loss(real_logits, fake_logits)
     ctx.optimize(critics, d_loss)
     with frozen(ctx.unwrap(critics)) as bare, ctx.autocast():
