@@ -18,6 +18,7 @@ GROUPED, TAPS = 10**9, 1  # TAPS_MIN_CHANNELS: no layer / every layer as tap GEM
 @pytest.fixture(autouse=True)
 def _restore_rule(monkeypatch):
     monkeypatch.setattr(projections, "TAPS_MIN_CHANNELS", projections.TAPS_MIN_CHANNELS)
+    monkeypatch.setattr(projections, "TAPS_IN_3D", True)  # 3-D layers run grouped by default: check their taps too
     torch.manual_seed(0)
 
 
@@ -94,6 +95,16 @@ def test_the_weights_stay_grouped_convolution_parameters_in_checkpoints():
     assert other.head.weight.is_contiguous(memory_format=torch.channels_last)
     x = torch.randn(3, 1, 30, 30)
     assert torch.allclose(passes(other, x, TAPS)[0], passes(critics, x, GROUPED)[0], atol=1e-6)
+
+
+def test_by_default_the_taps_serve_wide_frame_layers_only(monkeypatch):
+    monkeypatch.setattr(projections, "TAPS_IN_3D", False)
+    projections.TAPS_MIN_CHANNELS = 512
+    frames, video = ProjectedFrameCritics(2, 1, 30, (4, 4, 512)), ProjectedVideoCritics(2, 1, 8, 16, (4, 512))
+    h2, h3 = torch.zeros(1), torch.zeros(1)
+    assert [projections._use_taps(m, h2) for m in (*frames.body[::2], frames.head)] == [False, False, False, True]
+    assert [projections._use_taps(m, h3) for m in (*video.body[::2], video.head)] == [False, False, False]
+    assert not projections._use_taps(frames.head, h2.to(torch.float64))
 
 
 def test_weights_in_another_layout_fall_back_to_grouped_convolutions():

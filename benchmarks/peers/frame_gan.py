@@ -15,6 +15,10 @@ Only the adapter is here: the reference's modules and ``TrainLoop`` are imported
 Their loops import ``tqdm`` (only to wrap the epoch loop, which is not timed); where it is not installed the
 adapter registers a stand-in module, and ``cuda=False`` keeps everything on the CPU.
 
+``FRAMEGAN_CRITICS=K,K'`` in the environment (e.g. ``8,3``) scales both sides down to K frame and K' video
+critics for a quick look on a small machine (the paper's 48 and 16 otherwise; the tables in
+benchmarks/RESULTS.md say which was measured).
+
 Parameter counts: phase 1 is equal on both sides (G_F + 48 critics; the critics' fixed projections are
 buffers in vidsynth and ``weight_norm`` parameters left out of the optimisers in theirs, so their count
 is given without them). Phase 2 counts G_V + the 16 critics (the frozen G_F is excluded on both sides) and
@@ -25,6 +29,7 @@ G_V follows the paper (128 units per direction, then FC 512 -> 100); G_V is < 2%
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import types
 from pathlib import Path
@@ -58,6 +63,15 @@ def _import_reference(folder: Path, files: dict[str, str]) -> dict[str, types.Mo
         sys.path.remove(str(folder))
 
 
+def _critics() -> dict[str, int]:
+    """vidsynth overrides for ``FRAMEGAN_CRITICS=K,K'`` (none when unset: the paper's counts)."""
+    value = os.environ.get("FRAMEGAN_CRITICS", "")
+    if not value:
+        return {}
+    frames, video = (int(v) for v in value.split(","))
+    return {"frame_critics": frames, "video_critics": video}
+
+
 def _trainable(modules: list[Any], skip: str = "projection.") -> int:
     return sum(p.numel() for m in modules for n, p in m.named_parameters() if not n.startswith(skip))
 
@@ -72,7 +86,7 @@ def build_phase1(path: Path | None) -> tuple[Any, Any, dict[str, Any]]:
     import torch
 
     assert path is not None
-    ours, info = vidsynth_step("manifold-traverse", "paper", start_step=0)
+    ours, info = vidsynth_step("manifold-traverse", "paper", _critics(), start_step=0)
     cfg = info["config"]
     ref = _import_reference(path / "bouncing_balls" / "frames_generator",
                             {"frames_model": "model.py", "frames_loop": "train_loop.py"})
@@ -100,7 +114,7 @@ def build_phase2(path: Path | None) -> tuple[Any, Any, dict[str, Any]]:
     from vidsynth.plugins import get_registry
 
     frame_steps = get_registry().model("manifold-traverse").make_config("paper", {}).frame_steps
-    ours, info = vidsynth_step("manifold-traverse", "paper", start_step=frame_steps)
+    ours, info = vidsynth_step("manifold-traverse", "paper", _critics(), start_step=frame_steps)
     cfg = info["config"]
     ref = _import_reference(path / "bouncing_balls", {"zoo": "models_zoo.py", "video_loop": "train_loop.py"})
     zoo, loop = ref["zoo"], ref["video_loop"]

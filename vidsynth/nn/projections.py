@@ -87,8 +87,8 @@ def minibatch_std(h: Tensor, count: int) -> Tensor:
 # taps, skipping the padding: the same sums, fewer multiply-adds, large GEMMs. Its weights are the grouped
 # conv's parameter, read in place: a channels-last ``[K * out, in, *kernel]`` weight is ``[K, out,
 # *kernel, in]`` in memory, so every tap's ``[K, out, taps * in]`` block is a strided view, never a copy.
-# Which layers use it is ``_use_taps`` (a rule from the measurements): wide layers (>= 128 channels in)
-# on small maps; narrow layers (the ``small`` preset) stay grouped convolutions, which win there.
+# Which layers use it is ``_use_taps`` (a rule from the measurements): the wide 2-D layers (>= 512 channels
+# in); narrow layers (the ``small`` preset) and 3-D layers stay grouped convolutions, which win there.
 
 
 def _runs(values: list[int]) -> list[tuple[int, int]]:
@@ -196,16 +196,22 @@ class _TapConv(torch.autograd.Function):
 
 
 def _use_taps(conv: nn.Module, h: Tensor) -> bool:
-    """Run this layer as ``_TapConv``? On the CPU in fp32 for layers of >= 128 input channels per critic
-    (measured: up to 2.6x faster than oneDNN's grouped conv at the paper's widths, slower at the ``small``
-    preset's 16-64 channels, where the GEMMs are too thin). Elsewhere (GPUs, autocast) the grouped conv."""
+    """Run this layer as ``_TapConv``? On the CPU in fp32, for 2-D layers of >= ``TAPS_MIN_CHANNELS`` input
+    channels per critic. Measured (benchmarks/bench_critics.py): the paper's frame critics' layer 3 (512 ->
+    1024 on 4x4 maps) and head as taps make the critics 1.85x faster than all grouped; taps for layer 2 as
+    well (256 -> 512 on 8x8 maps, 14 of 16 taps real) add nothing, and the ``small`` preset's 16-64
+    channel layers lose (GEMMs too thin). 3-D layers stay grouped: with 64 taps the gathers and the
+    accumulation of partial sums cost more than the multiply-adds saved (the paper's video critics were no
+    faster with layer 3 and the head as taps). Elsewhere (GPUs, autocast) the grouped conv."""
     w = conv.weight
     in_place = w.is_contiguous(memory_format=torch.channels_last if w.dim() == 4 else torch.channels_last_3d)
     return (h.device.type == "cpu" and h.dtype == torch.float32 == w.dtype and in_place
-            and not torch.is_autocast_enabled("cpu") and conv.in_channels // conv.groups >= TAPS_MIN_CHANNELS)
+            and not torch.is_autocast_enabled("cpu") and conv.in_channels // conv.groups >= TAPS_MIN_CHANNELS
+            and (w.dim() == 4 or TAPS_IN_3D))
 
 
-TAPS_MIN_CHANNELS = 128
+TAPS_MIN_CHANNELS = 512
+TAPS_IN_3D = False  # see _use_taps; the tests switch it on to check the 3-D maths
 
 
 def _stacked(h: Tensor, count: int) -> Tensor:
