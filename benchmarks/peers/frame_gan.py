@@ -52,7 +52,7 @@ def _load(path: Path, name: str) -> types.ModuleType:
 
 
 def _import_reference(folder: Path, files: dict[str, str]) -> dict[str, types.ModuleType]:
-    if importlib.util.find_spec("tqdm") is None:  # imported by their loops, used only around the epoch loop
+    if "tqdm" not in sys.modules and importlib.util.find_spec("tqdm") is None:  # imported by their loops, used only around the epoch loop
         stand_in = types.ModuleType("tqdm")
         stand_in.tqdm = lambda iterable, *a, **k: iterable  # type: ignore[attr-defined]
         sys.modules["tqdm"] = stand_in
