@@ -76,8 +76,8 @@ def test_the_plan_meets_every_input_tap_once_and_no_padding(size, kernel, stride
     for ((ty, lo_y, hi_y),), (t0, t1, lo_x, hi_x) in plan:
         covered += [(oy, ox, ty, tx) for oy in range(lo_y, hi_y) for ox in range(lo_x, hi_x) for tx in range(t0, t1)]
     inside = lambda o, t: 0 <= o * stride - padding + t < size  # noqa: E731
-    expected = [(oy, ox, ty, tx) for oy, ox, ty, tx in itertools.product(range(outs[0]), range(outs[1]), range(kernel), range(kernel))
-                if inside(oy, ty) and inside(ox, tx)]
+    every = itertools.product(range(outs[0]), range(outs[1]), range(kernel), range(kernel))
+    expected = [(oy, ox, ty, tx) for oy, ox, ty, tx in every if inside(oy, ty) and inside(ox, tx)]
     assert sorted(covered) == sorted(expected) and len(covered) == len(set(covered))
 
 

@@ -8,11 +8,12 @@ stride (1, 3, 3), padding (0, 2, 2))), exactly as in the authors' code (belaalb/
 weight-normalised conv with g = 1 left out of the optimiser). Behind it sits a DCGAN-like discriminator
 (2D or 3D strided convolutions, leaky ReLU 0.2, no normalisation, normal(0, 0.02) init).
 
-The K discriminators are computed as *one* network with grouped convolutions (``groups=K``): group k's
+The K discriminators are stored as *one* network of grouped convolutions (``groups=K``): group k's
 weights only ever see projection k, so this is mathematically K independent discriminators (same
-parameters, same gradients) but runs as a few large convolutions instead of a Python loop of K small
-ones. The projections are a persistent buffer (``projection``): saved in the checkpoint, restored on
-load, never touched by an optimiser, drawn from a seeded generator so a config rebuilds the same ones.
+parameters, same gradients). Each layer runs either as that grouped convolution or, for the wide 2-D
+layers on the CPU, as batched GEMMs over the kernel taps that meet the input (``_TapConv``; why and when:
+the comments above ``_runs`` and ``_use_taps``), never as a Python loop of K small convolutions. The
+projections are a persistent buffer (``projection``): saved in the checkpoint, restored on load, never touched by an optimiser, drawn from a seeded generator so a config rebuilds the same ones.
 
 Geometry: the layer strides and paddings are the authors'; where a clip is shorter or a frame smaller
 than theirs (30 frames of 30x30), a kernel that would not fit the remaining map shrinks to its size, so
@@ -35,7 +36,10 @@ from torch import Tensor, nn
 # 644 ms for a forward + backward of 8 frame critics (widths 16-32-64) on 128 frames, and 25 ms vs 284 ms
 # for 4 video critics on 16 clips of 30 frames; contiguous NCHW grouped convs take a slow path. Weights
 # are stored channels-last (``.to(device)`` and ``load_state_dict`` keep that layout) and inputs are made
-# channels-last in ``forward``.
+# channels-last in ``forward``. That layout is also what lets ``_TapConv`` read the weights in place. Those
+# measurements were of the ``small`` preset's narrow critics; at the paper's widths the grouped conv is
+# slower than the authors' loop of 48 single convolutions on the 4x4 -> 2x2 layer (issue 17's profile),
+# which is what the taps replace.
 
 
 def random_projections(count: int, shape: Sequence[int], seed: int) -> Tensor:
@@ -141,7 +145,8 @@ def _windows(x: Tensor, combo: Any, run: tuple[int, int, int, int], stride: tupl
     lead = _input_slices(combo, stride, padding)
     t0, t1, lo, hi = run
     s, p = stride[-1], padding[-1]
-    return [x[(slice(None), slice(None), *lead, slice(lo * s - p + t, (hi - 1) * s - p + t + 1, s))] for t in range(t0, t1)]
+    return [x[(slice(None), slice(None), *lead, slice(lo * s - p + t, (hi - 1) * s - p + t + 1, s))]
+            for t in range(t0, t1)]
 
 
 def _output_index(combo: Any, run: tuple[int, int, int, int]) -> tuple[slice, ...]:
@@ -186,7 +191,8 @@ class _TapConv(torch.autograd.Function):
             g = g.reshape(k, -1, c_out)
             if need_w:
                 cols = torch.stack(_windows(x, combo, run, stride, padding), -2)
-                grad_w[_weight_index(combo, run)].view(k, c_out, -1).baddbmm_(g.transpose(1, 2), cols.view(k, g.shape[1], -1))
+                block = grad_w[_weight_index(combo, run)].view(k, c_out, -1)  # written in place
+                block.baddbmm_(g.transpose(1, 2), cols.view(k, g.shape[1], -1))
             if need_x:
                 taps = w[_weight_index(combo, run)].reshape(k, c_out, -1)
                 cols = torch.bmm(g, taps).view(*lead_shape, run[1] - run[0], c_in)
@@ -231,7 +237,7 @@ def _tap_conv(conv: nn.Module, h: Tensor, count: int) -> Tensor:
     """``conv`` (grouped, ``groups = count``) on stacked ``h``, its weight and bias read in place."""
     w = conv.weight
     per = w.shape[0] // count
-    w = w.permute(0, *range(2, w.dim()), 1).unflatten(0, (count, per))  # [K, out, *kernel, in]: a view when channels-last
+    w = w.permute(0, *range(2, w.dim()), 1).unflatten(0, (count, per))  # [K, out, *kernel, in], a view
     return _TapConv.apply(h, w, conv.bias.view(count, per), tuple(conv.stride), tuple(conv.padding))
 
 
