@@ -115,3 +115,20 @@ def test_weights_in_another_layout_fall_back_to_grouped_convolutions():
     got = passes(critics, x, TAPS)
     assert torch.allclose(expected[0], got[0], atol=1e-6)
     assert all(torch.allclose(g, t, atol=1e-5) for g, t in zip(expected[2], got[2]))
+
+
+def test_the_shipped_model_still_loads_and_its_critics_rebuild_with_the_same_layout():
+    """The shipped manifold-traverse holds the sampling modules; the critics its config builds (what a
+    resumed run loads) keep the grouped-conv parameter names and shapes."""
+    from vidsynth.checkpoint import resolve_run
+    from vidsynth.pretrained import load_model
+
+    path, _ = resolve_run("manifold-traverse", "pretrained")
+    run = load_model(path, plugin_name="manifold-traverse")
+    assert set(run.modules) >= {"frame_generator", "video_generator"}
+    critics = run.plugin.build(run.config)["frame_critics"]
+    k, widths = run.config.frame_critics, run.config.frame_critic_widths
+    assert critics.body[0].weight.shape == (k * widths[0], 1, 4, 4) and critics.head.weight.shape[0] == k
+    with torch.no_grad():
+        video = run.plugin.sample(run.modules, run.config, None, 1, torch.Generator().manual_seed(0), frames=4)
+    assert video.shape == (1, run.config.channels, 4, run.config.size, run.config.size)
