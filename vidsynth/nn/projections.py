@@ -268,14 +268,18 @@ class _ProjectedCritics(nn.Module):
         self.memory_format = memory_format
         self.to(memory_format=memory_format)  # see "Memory format" above (the projection buffer too)
 
-    def _logits(self, projected: Tensor) -> Tensor:
+    def _logits(self, projected: Tensor, batches: Sequence[int] | None) -> Tensor:
         """The body and the head, each conv as a grouped conv or a ``_TapConv`` (``_use_taps``); the
-        activations change layout only where the kind of layer changes."""
+        activations change layout only where the kind of layer changes. ``batches``: the sizes of the
+        batches stacked in ``projected`` (e.g. real, then generated), each with its own minibatch-std."""
         h, stacked = projected.contiguous(memory_format=self.memory_format), False
         convs = [m for m in self.body if not isinstance(m, nn.LeakyReLU)] + [self.head]
         for i, conv in enumerate(convs):
             if i == len(convs) - 1 and self.use_minibatch_std:
-                h = _minibatch_std_stacked(h) if stacked else minibatch_std(h, self.count)
+                axis = 1 if stacked else 0
+                parts = h.split(list(batches), axis) if batches else [h]
+                spread = [_minibatch_std_stacked(part) if stacked else minibatch_std(part, self.count) for part in parts]
+                h = torch.cat(spread, axis) if len(spread) > 1 else spread[0]
             taps = _use_taps(conv, h)
             if taps != stacked:
                 h = _stacked(h, self.count) if taps else _grouped(h, self.memory_format)
@@ -294,8 +298,8 @@ class ProjectedFrameCritics(_ProjectedCritics):
     ``widths`` are each discriminator's conv widths (the authors': 256, 512, 1024; 10.5M parameters each).
     Layer 0 is 4x4 stride 2 padding 2, the others 4x4 stride 2 padding 1, then a 4x4 stride-1 padding-1
     conv to one logit per position. ``minibatch_std`` (not in the paper) gives that last conv one more
-    input channel per critic: the batch's feature spread (see ``minibatch_std``). With it, call the critics
-    on real and generated batches separately.
+    input channel per critic: the batch's feature spread (see ``minibatch_std``). With it, pass real and
+    generated batches separately, or stacked with ``batches=(n_real, n_fake)``.
     """
 
     def __init__(
@@ -324,9 +328,10 @@ class ProjectedFrameCritics(_ProjectedCritics):
         self.head = nn.Conv2d(count * (c_in + minibatch_std), count, kernel, 1, pad, groups=count)
         self._finish(torch.channels_last)
 
-    def forward(self, frames: Tensor) -> Tensor:
+    def forward(self, frames: Tensor, batches: Sequence[int] | None = None) -> Tensor:
+        """``batches``: sizes of the batches stacked in ``frames`` (each gets its own minibatch-std)."""
         projected = nn.functional.conv2d(frames, self.projection.to(frames.dtype), stride=2, padding=3)
-        return self._logits(projected)
+        return self._logits(projected, batches)
 
 
 class ProjectedVideoCritics(_ProjectedCritics):
@@ -368,6 +373,7 @@ class ProjectedVideoCritics(_ProjectedCritics):
         self.head = nn.Conv3d(count * (c_in + minibatch_std), count, (kt, ks, ks), 1, (pt, ps, ps), groups=count)
         self._finish(torch.channels_last_3d)
 
-    def forward(self, video: Tensor) -> Tensor:
+    def forward(self, video: Tensor, batches: Sequence[int] | None = None) -> Tensor:
+        """``batches``: sizes of the batches stacked in ``video`` (each gets its own minibatch-std)."""
         projected = nn.functional.conv3d(video, self.projection.to(video.dtype), stride=(1, 3, 3), padding=(0, 2, 2))
-        return self._logits(projected)
+        return self._logits(projected, batches)
