@@ -33,14 +33,17 @@ def adversarial_step(
     Critic loss: the sum over the K discriminators of each one's binary cross-entropy (real vs fake), so
     each gets exactly its own gradient, as if it had its own optimiser. Generator loss: the mean over the
     K discriminators of the non-saturating loss (Neyshabur et al.: the generator fools all of them).
-    Real and generated batches go through the critics separately (their minibatch-std channel, when on,
-    describes one kind of batch). ``motion_weight`` > 0 adds that times
-    ``vidsynth.nn.losses.motion_matching_loss`` to the generator loss (videos only).
+    Real and generated batches go through the critics in one pass (the critics treat each sample alone,
+    so the logits are those of two passes, and the convolutions twice as tall); a minibatch-std channel,
+    when on, is still computed over each batch on its own (it describes one kind of batch).
+    ``motion_weight`` > 0 adds that times ``vidsynth.nn.losses.motion_matching_loss`` to the generator loss
+    (videos only).
     """
     count = ctx.unwrap(critics).count
+    sizes = [real.shape[0], fake.shape[0]]
     with ctx.autocast():
-        real_logits = ctx.modules[critics](real).float()
-        fake_logits = ctx.modules[critics](fake.detach()).float()
+        both = ctx.modules[critics](torch.cat([real, fake.detach()]), batches=sizes).float()
+    real_logits, fake_logits = both.split(sizes)
     d_loss = count * nonsaturating_discriminator_loss(real_logits, fake_logits)
     ctx.optimize(critics, d_loss)
     with frozen(ctx.unwrap(critics)) as bare, ctx.autocast():
