@@ -1,5 +1,6 @@
-"""``vidsynth.nn.fused_adam``: the plugins' Adam in its fused form is the default Adam's update, and optimizer
-state saved by the default Adam (checkpoints written before issue 17) restores into it."""
+"""The plugins' default optimizers (``ModelPlugin.optimizers``: ``vidsynth.model.adam``, fused where the device
+has the kernel) make the plain Adam update, and optimizer state saved by the plain Adam (checkpoints written
+before issue 17) restores into them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ import torch
 from torch import nn
 
 from vidsynth.checkpoint import load_optimizer_state, optimizer_state
-from vidsynth.nn.fused_adam import fused_adam_optimizers
+from vidsynth_plugins.cvae import CVAE
+
+
+def fused_adam_optimizers(modules, lr, betas):
+    """What the cvae (and every plugin keeping the default) trains with."""
+    return CVAE().optimizers(modules, CVAE().make_config("small", {"lr": lr, "betas": betas}))
 
 
 def tiny_modules(seed: int = 0) -> dict[str, nn.Module]:

@@ -65,7 +65,7 @@ def test_scoring_real_and_fake_in_one_batch_gives_the_same_losses():
 
 
 def test_the_fused_adam_makes_the_plain_adam_update_and_resumes_from_its_state():
-    from vidsynth.nn.wgan import adam
+    from vidsynth.model import adam
 
     torch.manual_seed(0)
     plain_net, fused_net = torch.nn.Linear(5, 3), torch.nn.Linear(5, 3)

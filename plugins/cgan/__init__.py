@@ -76,12 +76,6 @@ class CGAN(ModelPlugin[CGANConfig]):
         )
         return {"generator": KeyframeGenerator(build_image_encoder(c), build_generator(c)), "discriminator": discriminator}
 
-    def optimizers(self, modules: dict[str, Any], config: CGANConfig) -> dict[str, Any]:
-        """Adam(lr, betas) per module, as the default, in its fused form (``vidsynth.nn.fused_adam``)."""
-        from vidsynth.nn.fused_adam import fused_adam_optimizers
-
-        return fused_adam_optimizers(modules, config.lr, config.betas)
-
     def train_step(self, ctx: Any, video: Any) -> dict[str, float]:
         import torch
 

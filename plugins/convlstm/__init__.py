@@ -98,7 +98,7 @@ class ConvLSTMGAN(ModelPlugin[ConvLSTMConfig]):
         return {"generator": Generator(config), "critic": Critic(config)}
 
     def optimizers(self, modules: dict[str, Any], config: ConvLSTMConfig) -> dict[str, Any]:
-        from vidsynth.nn.wgan import adam
+        from vidsynth.model import adam
 
         lrs = {"generator": config.lr, "critic": config.critic_lr}
         return {n: adam(modules[n].parameters(), lr=lr, betas=tuple(config.betas)) for n, lr in lrs.items()}

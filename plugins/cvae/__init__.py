@@ -87,12 +87,6 @@ class CVAE(ModelPlugin[CVAEConfig]):
         return {"model": KeyframeCVAE(build_image_encoder(c), video_encoder, build_generator(c), c.z_dim)}
 
     # -- training ------------------------------------------------------------------------------
-    def optimizers(self, modules: dict[str, Any], config: CVAEConfig) -> dict[str, Any]:
-        """Adam(lr, betas) per module, as the default, in its fused form (``vidsynth.nn.fused_adam``)."""
-        from vidsynth.nn.fused_adam import fused_adam_optimizers
-
-        return fused_adam_optimizers(modules, config.lr, config.betas)
-
     def train_step(self, ctx: Any, video: Any) -> dict[str, float]:
         import torch
 

@@ -128,12 +128,6 @@ class Pix2PixChain(ModelPlugin[Pix2PixChainConfig]):
 
         return build_networks(config)
 
-    def optimizers(self, modules: dict[str, Any], config: Pix2PixChainConfig) -> dict[str, Any]:
-        """Adam(lr, betas) per module, as the default, in its fused form (``vidsynth.nn.fused_adam``)."""
-        from vidsynth.nn.fused_adam import fused_adam_optimizers
-
-        return fused_adam_optimizers(modules, config.lr, config.betas)
-
     def train_step(self, ctx: Any, video: Any) -> dict[str, float]:
         from vidsynth_plugins.pix2pix_chain.chain import train_step
 

@@ -137,7 +137,7 @@ class WGAN3D(ModelPlugin[WGAN3DConfig]):
         """RMSprop for weight clipping (momentum-based optimizers destabilise it, Arjovsky et al. 2017), else Adam."""
         import torch
 
-        from vidsynth.nn.wgan import adam
+        from vidsynth.model import adam
 
         lrs = {"generator": config.lr, "critic": config.critic_lr}
         if config.optimizer == "rmsprop":

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from vidsynth.nn.losses import clip_weights_, drift_penalty, gradient_penalty, interpolate, wasserstein_critic_loss
-
-
-def adam(params: Iterable[Any], **options: Any) -> Any:
-    """``torch.optim.Adam`` with the fused kernel where torch has one for the parameters' device (CPU, CUDA):
-    the same update, in one pass over each tensor instead of one per operation (optimiser steps 1.8-2.4x
-    faster on a CPU, benchmarks/RESULTS.md). Optimiser states saved by the unfused Adam load into it."""
-    params = list(params)
-    fused = bool(params) and all(p.device.type in ("cpu", "cuda") for p in params)
-    return torch.optim.Adam(params, fused=fused or None, **options)
 
 
 def wasserstein_critic_update(
