@@ -87,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# torch {torch.__version__}, python {platform.python_version()}, {platform.machine()}, "
           f"{torch.get_num_threads()} threads, fp32 CPU; {args.steps} timed steps per side after {args.warmup} warm-up, "
           "alternating; medians")
-    print("| model (step) | reference | ref params (M) | vidsynth params (M) | reference s/step | vidsynth s/step | reference / vidsynth |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("| model (step) | reference | shape measured | ref params (M) | vidsynth params (M) | reference s/step | vidsynth s/step | reference / vidsynth |")
+    print("|---|---|---|---:|---:|---:|---:|---:|")
     rows = []
     for p in all_peers:
         if wanted and not any(p.row.startswith(w) for w in wanted):
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         row = {"row": p.row, "repository": p.repository, "commit": p.commit, "ref_s": r, "ours_s": o,
                "ratio": r / o, "ref_times": ref, "ours_times": ours, **info}
         rows.append(row)
-        print(f"| {p.row} | {p.repository} | {info.get('ref_params', 0) / 1e6:.2f} | {info.get('ours_params', 0) / 1e6:.2f} "
+        print(f"| {p.row} | {p.repository} | {info.get('shape', '')} | {info.get('ref_params', 0) / 1e6:.2f} | {info.get('ours_params', 0) / 1e6:.2f} "
               f"| {r:.3f} | {o:.3f} | {r / o:.2f}x |")
         sys.stdout.flush()
         del ref_step, ours_step

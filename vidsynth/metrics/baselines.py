@@ -77,8 +77,6 @@ def flow_interpolation(condition: torch.Tensor, frames: int) -> torch.Tensor:
 
     ``condition`` and the result are in the model range [-1, 1]; frames 0 and T-1 are the keyframes exactly.
     """
-    if condition.dim() != 5 or condition.shape[2] != 2:
-        raise VidsynthError(f"flow interpolation needs keyframes [B, C, 2, H, W], got {tuple(condition.shape)}")
     if not opencv_available():
         raise VidsynthError(f"the optical-flow baseline needs OpenCV: {FLOW_INSTALL}")
     unit = ((condition.float() + 1) / 2).clamp(0, 1)

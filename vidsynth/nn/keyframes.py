@@ -208,6 +208,7 @@ class FlowMotion(nn.Module):
         # blend log-odds matters at ~1-4, a pull towards the cross-fade at ~0.1-1, a colour change at ~0.01
         self.gates = nn.Parameter(torch.zeros(3))
         self.register_buffer("gate_scales", torch.tensor([8.0, 4.0, 1.0]), persistent=False)
+        self._last: tuple[Tensor, tuple[Tensor, ...]] | None = None  # the last keyframes and their flows
 
     def frame(self, first: Tensor, last: Tensor, flows: tuple[Tensor, Tensor, Tensor, Tensor], t: float) -> Tensor:
         """In-between frame ``t`` (0 < t < 1) of keyframes ``[B, C, H, W]`` in [0, 1] from ``keyframe_flows``."""
@@ -229,7 +230,7 @@ class FlowMotion(nn.Module):
         the generator on the same keyframes several times (its critic steps, then its own), and the flows
         (OpenCV, on the CPU) are the costly part; equal keyframes give equal flows."""
         key = keyframes.detach()
-        cached = getattr(self, "_last", None)
+        cached = self._last
         if cached is not None and cached[0].shape == key.shape and cached[0].device == key.device \
                 and torch.equal(cached[0], key):
             return cached[1]
