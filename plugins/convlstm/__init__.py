@@ -16,6 +16,7 @@ from typing import Any, Literal
 import vidsynth
 from vidsynth.errors import ConfigError, VidsynthError
 from vidsynth.model import ModelConfig, ModelPlugin, Task
+from vidsynth.nn.frame_critic import check_frame_critic, frame_critic_modules
 
 CITATION = "Zhang: GAN-based Photo Video Synthesis (CS 297 report, SJSU 2019), deliverable 4"
 
@@ -44,6 +45,10 @@ class ConvLSTMConfig(ModelConfig):
     n_critic: int = 5
     rec_weight: float = 0.0  # L1 between generated and real future frames
     diversity_weight: float = 0.0  # mode-seeking term (Mao et al. 2019): outputs must depend on the noise
+    # a per-frame critic beside the video critic (DVD-GAN's spatial discriminator); 0 = none (the paper)
+    frame_critic_weight: float = 0.0  # weight of its generator loss
+    frame_critic_widths: tuple[int, ...] = (32, 64, 128)
+    frame_critic_frames: int = 4  # random frames per clip it scores
     critic_lr: float = 2e-4
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
@@ -91,16 +96,17 @@ class ConvLSTMGAN(ModelPlugin[ConvLSTMConfig]):
             raise ConfigError(f"size {c.size} is too small for a critic of {len(c.d_widths) + 1} stride-2 convolutions")
         if c.gp_weight < 0 or c.drift_weight < 0 or c.rec_weight < 0 or c.diversity_weight < 0:
             raise ConfigError("gp_weight, drift_weight, rec_weight and diversity_weight must be >= 0")
+        check_frame_critic(c)
 
     def build(self, config: ConvLSTMConfig) -> dict[str, Any]:
         from vidsynth_plugins.convlstm.networks import Critic, Generator
 
-        return {"generator": Generator(config), "critic": Critic(config)}
+        return {"generator": Generator(config), "critic": Critic(config), **frame_critic_modules(config)}
 
     def optimizers(self, modules: dict[str, Any], config: ConvLSTMConfig) -> dict[str, Any]:
         from vidsynth.model import adam
 
-        lrs = {"generator": config.lr, "critic": config.critic_lr}
+        lrs = {name: config.critic_lr if "critic" in name else config.lr for name in modules}
         return {n: adam(modules[n].parameters(), lr=lr, betas=tuple(config.betas)) for n, lr in lrs.items()}
 
     def train_step(self, ctx: Any, video: Any) -> dict[str, float]:
@@ -110,7 +116,7 @@ class ConvLSTMGAN(ModelPlugin[ConvLSTMConfig]):
 
         from vidsynth.nn import frozen
         from vidsynth.nn.losses import wasserstein_generator_loss
-        from vidsynth.nn.wgan import wasserstein_critic_update
+        from vidsynth.nn.wgan import frame_critic_update, frame_generator_loss, wasserstein_critic_update
 
         c = ctx.config
         G = ctx.modules["generator"]
@@ -123,6 +129,10 @@ class ConvLSTMGAN(ModelPlugin[ConvLSTMConfig]):
         losses = wasserstein_critic_update(
             ctx, "critic", video, fake, gp_weight=c.gp_weight, drift_weight=c.drift_weight, batched=True
         )
+        if c.frame_critic_weight > 0:  # the given frame 0 is real on both sides: the frame critic sees the rest
+            losses |= frame_critic_update(
+                ctx, video[:, :, 1:], fake[:, :, 1:], c.frame_critic_frames, c.gp_weight, c.drift_weight
+            )
 
         if (ctx.step + 1) % c.n_critic == 0:
             z = torch.randn(b, c.z_dim, device=ctx.device)
@@ -139,6 +149,11 @@ class ConvLSTMGAN(ModelPlugin[ConvLSTMConfig]):
                     fake = G(frame, z, t)
                 g_loss = wasserstein_generator_loss(critic(fake).float())
             losses["generator"] = g_loss.item()
+            if c.frame_critic_weight > 0:
+                with frozen(ctx.unwrap("frame_critic")) as frame_critic, ctx.autocast():
+                    f_loss = frame_generator_loss(frame_critic, fake[:, :, 1:], c.frame_critic_frames)
+                g_loss = g_loss + c.frame_critic_weight * f_loss
+                losses["frame_generator"] = f_loss.item()
             if diverse:
                 from vidsynth.nn.losses import mode_seeking_loss, mode_seeking_term
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import vidsynth
 from vidsynth.errors import ConfigError, VidsynthError
 from vidsynth.model import ModelConfig, ModelPlugin, Task
+from vidsynth.nn.frame_critic import check_frame_critic, frame_critic_modules
 
 CITATION = "Chen, Kang, Kim: (Re)Live Photos: Generating Videos with Neural Networks (Stanford CS231n poster)"
 
@@ -53,6 +54,10 @@ class WGAN3DConfig(ModelConfig):
     skips: bool = False  # U-Net skips from the frame encoder into the up-layers
     l2_weight: float = 100.0  # the "L2 loss": raw generated frame at the condition vs the given frame
     diversity_weight: float = 0.0  # conditional: mode-seeking term (Mao et al. 2019): outputs must depend on z
+    # a per-frame critic beside the video critic (DVD-GAN's spatial discriminator); 0 = none (the paper)
+    frame_critic_weight: float = 0.0  # weight of its generator loss
+    frame_critic_widths: tuple[int, ...] = (32, 64, 128)
+    frame_critic_frames: int = 4  # random frames per clip it scores
 
 
 PAPER: dict[str, Any] = {
@@ -126,12 +131,13 @@ class WGAN3D(ModelPlugin[WGAN3DConfig]):
             )
         if c.gp_weight < 0 or c.clip <= 0 or c.drift_weight < 0 or c.l2_weight < 0 or c.diversity_weight < 0:
             raise ConfigError("gp_weight, drift_weight, l2_weight and diversity_weight must be >= 0 and clip > 0")
+        check_frame_critic(c)
 
     # -- the hooks -----------------------------------------------------------------------------
     def build(self, config: WGAN3DConfig) -> dict[str, Any]:
         from vidsynth_plugins.wgan3d.networks import Critic, Generator
 
-        return {"generator": Generator(config), "critic": Critic(config)}
+        return {"generator": Generator(config), "critic": Critic(config), **frame_critic_modules(config)}
 
     def optimizers(self, modules: dict[str, Any], config: WGAN3DConfig) -> dict[str, Any]:
         """RMSprop for weight clipping (momentum-based optimizers destabilise it, Arjovsky et al. 2017), else Adam."""
@@ -139,7 +145,7 @@ class WGAN3D(ModelPlugin[WGAN3DConfig]):
 
         from vidsynth.model import adam
 
-        lrs = {"generator": config.lr, "critic": config.critic_lr}
+        lrs = {name: config.critic_lr if "critic" in name else config.lr for name in modules}
         if config.optimizer == "rmsprop":
             return {n: torch.optim.RMSprop(modules[n].parameters(), lr=lr) for n, lr in lrs.items()}
         return {n: adam(modules[n].parameters(), lr=lr, betas=tuple(config.betas)) for n, lr in lrs.items()}
@@ -166,7 +172,7 @@ class WGAN3D(ModelPlugin[WGAN3DConfig]):
 
         from vidsynth.nn import frozen
         from vidsynth.nn.losses import wasserstein_generator_loss
-        from vidsynth.nn.wgan import wasserstein_critic_update
+        from vidsynth.nn.wgan import frame_critic_update, frame_generator_loss, wasserstein_critic_update
         from vidsynth_plugins.wgan3d.networks import condition_index, paste_frame
 
         c = ctx.config
@@ -181,6 +187,8 @@ class WGAN3D(ModelPlugin[WGAN3DConfig]):
             ctx, "critic", video, fake, frame, gp_weight=c.gp_weight if gp else None, drift_weight=c.drift_weight,
             clip=None if gp else c.clip, batched=c.d_norm != "batch",  # one pass on real + fake: same scores
         )
+        if c.frame_critic_weight > 0:
+            losses |= frame_critic_update(ctx, video, fake, c.frame_critic_frames, c.gp_weight, c.drift_weight)
 
         if (ctx.step + 1) % c.n_critic == 0:
             i = condition_index(c.frames, c.condition)
@@ -199,6 +207,11 @@ class WGAN3D(ModelPlugin[WGAN3DConfig]):
                 fake = raw if frame is None else paste_frame(raw, frame, i)
                 g_loss = wasserstein_generator_loss(critic(fake, frame).float())
             losses["generator"] = g_loss.item()
+            if c.frame_critic_weight > 0:
+                with frozen(ctx.unwrap("frame_critic")) as frame_critic, ctx.autocast():
+                    f_loss = frame_generator_loss(frame_critic, fake, c.frame_critic_frames)
+                g_loss = g_loss + c.frame_critic_weight * f_loss
+                losses["frame_generator"] = f_loss.item()
             if frame is not None:
                 # Scale: the critic's input gradient has norm ~1 over all N = C*T*H*W pixels (~1/sqrt(N) each);
                 # the MSE over one frame gives 2*err/(C*H*W) per pixel, comparable at l2_weight ~ 40-100.

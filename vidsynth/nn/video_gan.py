@@ -242,3 +242,48 @@ def with_condition(video: Tensor, frame: Tensor) -> Tensor:
     if frame.dim() == 4:
         frame = frame.unsqueeze(2)
     return torch.cat([video, frame.expand(-1, -1, video.shape[2], -1, -1)], dim=1)
+
+
+class FrameCritic2D(nn.Module):
+    """Single frames ``[N, C, S, S]`` -> one score per frame ``[N]``: a per-frame (spatial) critic beside a
+    video critic, so that every frame must look like a real frame on its own.
+
+    DVD-GAN's spatial discriminator (Clark, Donahue, Simonyan 2019, "Adversarial Video Generation on Complex
+    Datasets", section 3) scores k random frames of each clip; MoCoGAN's image discriminator (Tulyakov et al.
+    2018) does the same. A 3D critic judges the clip as a whole and can be content with blobs that merge
+    and split, since its scores average over time; this one sees each frame alone. ``len(widths)`` blocks of
+    4x4 stride-2 conv + norm (none on the first) + leaky ReLU(0.2), then a 4x4 stride-2 conv to one channel
+    and a linear layer over the remaining map, the 2D twin of ``VideoCritic3D``.
+    """
+
+    def __init__(self, in_channels: int, widths: Sequence[int], size: int, norm: Norm = "layer"):
+        super().__init__()
+        layers: list[nn.Module] = []
+        s, cin = size, in_channels
+        for k, cout in enumerate(widths):
+            layers += [
+                nn.Conv2d(cin, cout, 4, 2, 1, bias=norm != "batch" or k == 0),
+                norm2d(norm, cout) if k > 0 else nn.Identity(),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
+            s, cin = s // 2, cout
+            if s < 2:
+                raise ValueError(f"frame size {size} is too small for {len(widths)} frame-critic layers")
+        layers.append(nn.Conv2d(cin, 1, 4, 2, 1))
+        self.features = nn.Sequential(*layers)
+        self.score = nn.Linear((s // 2) ** 2, 1)
+
+    def forward(self, frames: Tensor) -> Tensor:
+        return self.score(self.features(frames).flatten(1)).squeeze(1)
+
+
+def pick_frames(video: Tensor, k: int, index: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """``k`` frames of each clip of ``video [B, C, T, H, W]`` as a batch of single frames ``[B*k, C, H, W]``,
+    and the ``[B, k]`` frame indices used (drawn at random without repetition unless ``index`` is given, so
+    the same frames of another batch can be picked). ``k >= T`` takes every frame."""
+    b, c, t, h, w = video.shape
+    if index is None:
+        index = torch.arange(t, device=video.device).expand(b, t) if k >= t else \
+            torch.rand(b, t, device=video.device).argsort(dim=1)[:, :k]
+    picked = video.transpose(1, 2).gather(1, index[:, :, None, None, None].expand(-1, -1, c, h, w))
+    return picked.reshape(-1, c, h, w), index

@@ -61,3 +61,29 @@ def wasserstein_critic_update(
 def _repeat(condition: Any) -> Any:
     """A per-sample condition for a batch that holds the real clips, then the fake ones."""
     return torch.cat([condition, condition]) if isinstance(condition, Tensor) else condition
+
+
+def frame_critic_update(
+    ctx: Any, real: Tensor, fake: Tensor, frames: int, gp_weight: float, drift_weight: float = 0.0,
+    name: str = "frame_critic",
+) -> dict[str, float]:
+    """One WGAN-GP update of the per-frame critic ``ctx.modules[name]`` (a ``FrameCritic2D``) on ``frames``
+    random frames of each real and generated clip ``[B, C, T, H, W]`` (the same frame positions on both
+    sides). Returns the logged losses prefixed ``frame_`` (``frame_wasserstein``, ``frame_gp``, ...)."""
+    from vidsynth.nn.video_gan import pick_frames
+
+    real_frames, index = pick_frames(real, frames)
+    fake_frames, _ = pick_frames(fake, frames, index)
+    losses = wasserstein_critic_update(
+        ctx, name, real_frames, fake_frames, gp_weight=gp_weight, drift_weight=drift_weight, batched=True
+    )
+    return {f"frame_{key}": value for key, value in losses.items()}
+
+
+def frame_generator_loss(critic: Any, fake: Tensor, frames: int) -> Tensor:
+    """The generator's Wasserstein loss against a per-frame critic, on ``frames`` random frames per clip."""
+    from vidsynth.nn.losses import wasserstein_generator_loss
+    from vidsynth.nn.video_gan import pick_frames
+
+    picked, _ = pick_frames(fake, frames)
+    return wasserstein_generator_loss(critic(picked).float())
