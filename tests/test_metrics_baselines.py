@@ -30,9 +30,9 @@ def test_linear_interpolation_ends_on_the_keyframes_exactly():
     assert torch.equal(made[:, :, 0], keys[:, :, 0]) and torch.equal(made[:, :, -1], keys[:, :, 1])
 
 
-def test_seed001_variant_steps_by_t_over_T_and_misses_the_last_keyframe():
+def test_penington_notebook_variant_steps_by_t_over_T_and_misses_the_last_keyframe():
     keys = torch.stack([torch.zeros(1, 1, 2, 2), torch.ones(1, 1, 2, 2)], dim=2)  # 0 -> 1
-    made = baselines.linear_interpolation(keys, 30, seed001=True)
+    made = baselines.linear_interpolation(keys, 30, penington=True)
     assert torch.allclose(made[0, 0, :, 0, 0], torch.arange(30) / 30)
     assert made[0, 0, -1, 0, 0].item() == pytest.approx(29 / 30)
 

@@ -28,7 +28,7 @@ def eval_command(
     fvd_frames: int = typer.Option(16, "--fvd-frames", help="Frames of each clip fed to the I3D detector (the first N; FVD papers use 16)."),
     metrics: Optional[List[str]] = typer.Option(None, "--metric", "-m", help="Compute only this metric (repeatable; default: every one that applies)."),
     videos: int = typer.Option(4, "--videos", help="Clips shown in comparison.mp4 (0: no video)."),
-    seed001: bool = typer.Option(False, "--seed001-interpolation", help="Keyframes: step the cross-fade by t/T like the notebook of Penington et al. 2019, not t/(T-1)."),
+    penington: bool = typer.Option(False, "--penington-interpolation", help="Keyframes: step the cross-fade by t/T like the notebook of Penington et al. 2019, not t/(T-1)."),
     flow: bool = typer.Option(True, "--flow/--no-flow", help="Keyframes: add the optical-flow baseline when OpenCV is installed."),
     options: Optional[List[str]] = typer.Option(None, "--option", help="Plugin sample option key=value (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print report.json to stdout instead of the tables."),
@@ -140,7 +140,7 @@ def eval_command(
     eval_options = EvalOptions(
         n=n, batch_size=batch_size, seed=seed, mean=mean, samples=samples, context=context, horizon=horizon,
         detector=str(detector) if detector else None, inception=str(inception) if inception else None,
-        fvd_frames=fvd_frames, metrics=metrics, seed001_interpolation=seed001, flow=None if flow else False,
+        fvd_frames=fvd_frames, metrics=metrics, penington_interpolation=penington, flow=None if flow else False,
         videos=videos,
     )
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn

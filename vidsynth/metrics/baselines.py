@@ -4,8 +4,8 @@ Each baseline sees exactly what the model sees (the condition taken from a test 
 video of the clip's length, float ``[B, C, T, H, W]`` in the model range [-1, 1] like the condition.
 
 * keyframes: ``linear_interpolation`` — a cross-fade from the first to the last frame with
-  ``alpha = t / (T - 1)``, so both ends equal the keyframes. Seed 001's notebook stepped by ``i / T``
-  (its last frame is never the real last frame); ``seed001=True`` reproduces that for comparison with its
+  ``alpha = t / (T - 1)``, so both ends equal the keyframes. Penington et al. 2019's notebook stepped by ``i / T``
+  (its last frame is never the real last frame); ``penington=True`` reproduces that for comparison with its
   Table 2. ``flow_interpolation`` — the classical interpolator: bidirectional optical flow at the
   clip's resolution (OpenCV DIS / phase correlation / Farneback; ``vidsynth.flow``), both
   keyframes warped to time t and blended with forward-backward occlusion masks. It is exact on a pan
@@ -33,14 +33,14 @@ from vidsynth.errors import VidsynthError
 from vidsynth.flow import FLOW_INSTALL, flow_video, opencv_available  # FLOW_INSTALL: eval names it
 
 
-def linear_interpolation(condition: torch.Tensor, frames: int, seed001: bool = False) -> torch.Tensor:
+def linear_interpolation(condition: torch.Tensor, frames: int, penington: bool = False) -> torch.Tensor:
     """Cross-fade between the two keyframes ``[B, C, 2, H, W]`` -> ``[B, C, frames, H, W]``."""
     if condition.dim() != 5 or condition.shape[2] != 2:
         raise VidsynthError(f"linear interpolation needs keyframes [B, C, 2, H, W], got {tuple(condition.shape)}")
     if frames < 2:
         raise VidsynthError(f"linear interpolation needs at least 2 frames, got {frames}")
     t = torch.arange(frames, device=condition.device, dtype=torch.float64)
-    alpha = t / frames if seed001 else t / (frames - 1)
+    alpha = t / frames if penington else t / (frames - 1)
     alpha = alpha.to(condition.dtype).view(1, 1, -1, 1, 1)
     first, last = condition[:, :, :1], condition[:, :, 1:2]
     return first * (1 - alpha) + last * alpha
@@ -94,17 +94,17 @@ class Baseline:
     description: str
 
 
-def baselines_for(task: str, seed001_interpolation: bool = False, flow: bool | None = None) -> list[Baseline]:
+def baselines_for(task: str, penington_interpolation: bool = False, flow: bool | None = None) -> list[Baseline]:
     """The baselines of a conditional ``task`` (unconditional ones are real clips; the eval engine makes them).
 
     ``flow=None`` adds the optical-flow baseline to keyframes when OpenCV is importable.
     """
     if task == "keyframes":
-        fade = "alpha = t/T, Penington et al. 2019's notebook" if seed001_interpolation else "alpha = t/(T-1)"
+        fade = "alpha = t/T, Penington et al. 2019's notebook" if penington_interpolation else "alpha = t/(T-1)"
         found = [
             Baseline(
                 "linear",
-                lambda c, n: linear_interpolation(c, n, seed001=seed001_interpolation),
+                lambda c, n: linear_interpolation(c, n, penington=penington_interpolation),
                 f"cross-fade between the keyframes ({fade})",
             )
         ]

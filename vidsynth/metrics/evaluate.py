@@ -324,7 +324,7 @@ def _plan_run(clips: Any, task: str, condition_fn: Callable[[torch.Tensor], torc
     if not conditional and len(indices) < 4:
         raise VidsynthError("unconditional evaluation needs at least 4 test clips (half reference, half compared)")
 
-    baselines = baselines_for(task, options.seed001_interpolation, options.flow) if conditional else []
+    baselines = baselines_for(task, options.penington_interpolation, options.flow) if conditional else []
     # statistics (motion, appearance, balls) also describe real clips with shuffled frames (right frames,
     # no motion) and a held still frame (right frame, no motion); for conditional models the copy
     # baselines are the still frame

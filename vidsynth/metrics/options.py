@@ -24,7 +24,7 @@ class EvalOptions:
     inception: str | None = None  # Inception TorchScript file -> FID
     fvd_frames: int = 16
     metrics: Sequence[str] | None = None  # only these metrics (default: every applicable one)
-    seed001_interpolation: bool = False
+    penington_interpolation: bool = False
     flow: bool | None = None  # None: the flow baseline when OpenCV is installed
     videos: int = 4  # clips shown in the comparison video
 
