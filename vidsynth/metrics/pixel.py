@@ -57,7 +57,7 @@ def psnr_per_frame(generated: torch.Tensor, real: torch.Tensor, data_range: floa
 
 
 def l2_table2(generated: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """Seed 001's Table 2 L2 distance of each whole video, ``[B]``: ``||255 (x - y)||_F / 100``."""
+    """Penington et al. 2019's Table 2 L2 distance of each whole video, ``[B]``: ``||255 (x - y)||_F / 100``."""
     _check_pair(generated, real)
     diff = (generated.double() - real.double()) * 255.0
     return diff.flatten(1).norm(dim=1).float() / 100.0
