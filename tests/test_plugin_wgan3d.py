@@ -227,3 +227,30 @@ def test_cli_condition_flag_sets_the_conditioning_frame_and_is_refused_elsewhere
     assert refused.returncode == 1 and "no choice of conditioning frame" in refused.stderr
     bad = vidsynth(["train", "wgan3d-cond", "builtin:bouncing-balls", "--condition", "last"], tmp_path)
     assert bad.returncode == 1 and "must be one of middle, first" in bad.stderr
+
+
+@pytest.mark.parametrize("time_stride", [1, 2])
+def test_resize_up_layers_make_the_same_shapes_as_transposed_ones(time_stride):
+    from vidsynth.nn.video_gan import VideoGenerator3D, up_conv
+
+    x = torch.randn(2, 6, 2, 4, 4)
+    for upsample in ("transposed", "resize"):
+        assert up_conv(6, 3, time_stride, upsample)(x).shape == (2, 3, 2 * time_stride, 8, 8)
+        G = VideoGenerator3D(6, (5, 4), 1, 2, 8, norm="layer", upsample=upsample)
+        assert G(x).shape == (2, 1, 8, 32, 32)
+    with pytest.raises(ValueError, match="unknown upsample"):
+        up_conv(6, 3, 2, "bicubic")
+
+
+def test_a_resize_up_layer_is_nearest_upsampling_then_a_3x3x3_convolution():
+    from vidsynth.nn.video_gan import up_conv
+
+    torch.manual_seed(0)
+    layer = up_conv(2, 3, 2, "resize")
+    x = torch.randn(1, 2, 2, 3, 3)
+    conv = layer[1]
+    expected = torch.nn.functional.conv3d(x.repeat_interleave(2, 2).repeat_interleave(2, 3).repeat_interleave(2, 4),
+                                          conv.weight, conv.bias, padding=1)
+    assert torch.allclose(layer(x), expected, atol=1e-6)
+    config = WGAN3D().make_config("small", {**TINY, "g_upsample": "resize"})
+    assert not any(isinstance(m, torch.nn.ConvTranspose3d) for m in WGAN3D().build(config)["generator"].modules())

@@ -35,6 +35,7 @@ class WGAN3DConfig(ModelConfig):
     latent_size: int = 4
     g_widths: tuple[int, ...] = (256, 128, 64)  # hidden up-layers; one more maps to `channels`
     g_norm: Literal["batch", "layer", "frame", "pixel", "none"] = "batch"
+    g_upsample: Literal["transposed", "resize"] = "transposed"  # up-layers: the papers' transposed 3D convs, or resize + conv
     d_widths: tuple[int, ...] = (64, 128, 256, 512)  # critic blocks; one more conv gives the score map
     d_norm: Literal["batch", "layer", "none"] = "layer"
     loss: Literal["wgan-gp", "wgan-clip"] = "wgan-gp"

@@ -46,7 +46,8 @@ class Generator(nn.Module):
                 # up-layer k reads the encoder map of its input resolution: the encoder's maps reversed
                 skip_channels = [0] + list(reversed(c.encoder_widths))[1:]
         self.video = VideoGenerator3D(
-            latent_in, c.g_widths, c.channels, c.latent_frames, c.frames, norm=c.g_norm, skip_channels=skip_channels
+            latent_in, c.g_widths, c.channels, c.latent_frames, c.frames, norm=c.g_norm, skip_channels=skip_channels,
+            upsample=c.g_upsample,
         )
 
     def forward(self, z: Tensor, frame: Tensor | None = None, paste: bool = True) -> Tensor:
