@@ -150,8 +150,7 @@ class ConvLSTMGAN(ModelPlugin[ConvLSTMConfig]):
                 g_loss = wasserstein_generator_loss(critic(fake).float())
             losses["generator"] = g_loss.item()
             if c.frame_critic_weight > 0:
-                with frozen(ctx.unwrap("frame_critic")) as frame_critic, ctx.autocast():
-                    f_loss = frame_generator_loss(frame_critic, fake[:, :, 1:], c.frame_critic_frames)
+                f_loss = frame_generator_loss(ctx, fake[:, :, 1:], c.frame_critic_frames)
                 g_loss = g_loss + c.frame_critic_weight * f_loss
                 losses["frame_generator"] = f_loss.item()
             if diverse:

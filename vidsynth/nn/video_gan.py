@@ -219,6 +219,24 @@ class VideoCritic3D(nn.Module):
         return self.score(self.features(video).flatten(1)).squeeze(1)
 
 
+def down_blocks2d(
+    in_channels: int, widths: Sequence[int], norm: Norm = "batch", bias_under_layer_norm: bool = False
+) -> list[nn.Sequential]:
+    """One block per width, each halving the frame: 4x4 stride-2 conv + norm + leaky ReLU(0.2), no norm on the
+    first block (DCGAN practice). The conv has a bias where no norm follows it, and also before a per-sample
+    norm with ``bias_under_layer_norm`` (a LayerNorm over all channels keeps per-channel offsets)."""
+    ins = [in_channels] + list(widths[:-1])
+    keeps_bias = norm in ("none", "pixel") or (bias_under_layer_norm and norm != "batch")
+    return [
+        nn.Sequential(
+            nn.Conv2d(cin, cout, 4, 2, 1, bias=keeps_bias or k == 0),
+            norm2d(norm, cout) if k > 0 else nn.Identity(),
+            nn.LeakyReLU(0.2, inplace=True),
+        )
+        for k, (cin, cout) in enumerate(zip(ins, widths))
+    ]
+
+
 class FrameEncoder2D(nn.Module):
     """A conditioning frame ``[B, C, S, S]`` -> latent video ``[B, C0, t0, s0, s0]`` and skip features.
 
@@ -233,15 +251,7 @@ class FrameEncoder2D(nn.Module):
     ):
         super().__init__()
         self.latent_channels, self.latent_frames = latent_channels, latent_frames
-        ins = [in_channels] + list(widths[:-1])
-        self.downs = nn.ModuleList(
-            nn.Sequential(
-                nn.Conv2d(cin, cout, 4, 2, 1, bias=norm in ("none", "pixel") or k == 0),
-                norm2d(norm, cout) if k > 0 else nn.Identity(),  # no norm on the first layer (DCGAN practice)
-                nn.LeakyReLU(0.2, inplace=True),
-            )
-            for k, (cin, cout) in enumerate(zip(ins, widths))
-        )
+        self.downs = nn.ModuleList(down_blocks2d(in_channels, widths, norm))
         self.to_latent = nn.Conv2d(widths[-1], latent_channels * latent_frames, 3, 1, 1)
         self.widths = list(widths)
 
@@ -273,25 +283,17 @@ class FrameCritic2D(nn.Module):
     Datasets", section 3) scores k random frames of each clip; MoCoGAN's image discriminator (Tulyakov et al.
     2018) does the same. A 3D critic judges the clip as a whole and can be content with blobs that merge
     and split, since its scores average over time; this one sees each frame alone. ``len(widths)`` blocks of
-    4x4 stride-2 conv + norm (none on the first) + leaky ReLU(0.2), then a 4x4 stride-2 conv to one channel
-    and a linear layer over the remaining map, the 2D twin of ``VideoCritic3D``.
+    ``down_blocks2d`` (4x4 stride-2 conv + norm, none on the first, + leaky ReLU 0.2), then a 4x4 stride-2 conv
+    to one channel and a linear layer over the remaining map, the 2D twin of ``VideoCritic3D``.
     """
 
     def __init__(self, in_channels: int, widths: Sequence[int], size: int, norm: Norm = "layer"):
         super().__init__()
-        layers: list[nn.Module] = []
-        s, cin = size, in_channels
-        for k, cout in enumerate(widths):
-            layers += [
-                nn.Conv2d(cin, cout, 4, 2, 1, bias=norm != "batch" or k == 0),
-                norm2d(norm, cout) if k > 0 else nn.Identity(),
-                nn.LeakyReLU(0.2, inplace=True),
-            ]
-            s, cin = s // 2, cout
-            if s < 2:
-                raise ValueError(f"frame size {size} is too small for {len(widths)} frame-critic layers")
-        layers.append(nn.Conv2d(cin, 1, 4, 2, 1))
-        self.features = nn.Sequential(*layers)
+        s = size >> len(widths)  # the map left after the blocks
+        if s < 2:
+            raise ValueError(f"frame size {size} is too small for {len(widths)} frame-critic layers")
+        layers = [layer for block in down_blocks2d(in_channels, widths, norm, True) for layer in block]
+        self.features = nn.Sequential(*layers, nn.Conv2d(widths[-1], 1, 4, 2, 1))
         self.score = nn.Linear((s // 2) ** 2, 1)
 
     def forward(self, frames: Tensor) -> Tensor:

@@ -80,10 +80,15 @@ def frame_critic_update(
     return {f"frame_{key}": value for key, value in losses.items()}
 
 
-def frame_generator_loss(critic: Any, fake: Tensor, frames: int) -> Tensor:
-    """The generator's Wasserstein loss against a per-frame critic, on ``frames`` random frames per clip."""
+def frame_generator_loss(ctx: Any, fake: Tensor, frames: int, name: str = "frame_critic") -> Tensor:
+    """The generator's Wasserstein loss against the per-frame critic ``ctx.modules[name]`` on ``frames``
+    random frames per generated clip ``[B, C, T, H, W]``: the critic frozen (its backward computes no weight
+    gradients), the pass in the context's autocast, the loss in fp32."""
+    from vidsynth.nn import frozen
     from vidsynth.nn.losses import wasserstein_generator_loss
     from vidsynth.nn.video_gan import pick_frames
 
     picked, _ = pick_frames(fake, frames)
-    return wasserstein_generator_loss(critic(picked).float())
+    with frozen(ctx.unwrap(name)) as critic, ctx.autocast():
+        scores = critic(picked)
+    return wasserstein_generator_loss(scores.float())
