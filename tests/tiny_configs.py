@@ -17,11 +17,11 @@ TINY: dict[str, dict[str, Any]] = {
     # 8 frames of 16 x 16: the small networks of Penington et al. at a quarter of the area
     "cvae": {"frames": 8, "size": 16, "batch_size": 4, "kl_warmup": 0},
     "cgan": {"frames": 8, "size": 16, "batch_size": 4},
-    # 4 frames of 8x8 gray: a 2x2 code map, 2 ConvLSTM layers, a one-block critic
+    # 4 frames of 8x8 gray: a 2x2 code map, 2 ConvLSTM layers, a one-block critic and per-frame critic
     "convlstm": {
         "frames": 4, "size": 8, "channels": 1, "batch_size": 4, "z_dim": 4, "encoder_widths": (4, 8),
         "code_channels": 4, "noise_channels": 2, "lstm_channels": 4, "lstm_layers": 2, "decoder_widths": (4,),
-        "d_widths": (8,),
+        "d_widths": (8,), "frame_critic_widths": (4,),
     },
     # 4 frames of 8x8 gray from a 1x2x2 latent: two up-layers, a one-block critic, a two-conv frame encoder
     "wgan3d": _WGAN3D,

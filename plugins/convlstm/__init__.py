@@ -57,11 +57,12 @@ class ConvLSTMConfig(ModelConfig):
 
 PAPER: dict[str, Any] = {}  # the defaults above are the paper preset
 SMALL: dict[str, Any] = {
-    "frames": 16, "size": 32, "channels": 1, "batch_size": 16, "steps": 1200, "fps": 10.0,
+    "frames": 16, "size": 32, "channels": 1, "batch_size": 16, "steps": 2400, "fps": 10.0,
     "z_dim": 32, "encoder_widths": (32, 64), "code_channels": 32, "noise_channels": 8,
-    "lstm_channels": 32, "lstm_layers": 3, "decoder_widths": (32,), "skips": True, "g_norm": "frame",
+    "lstm_channels": 32, "lstm_layers": 3, "decoder_widths": (32,), "skips": False, "g_norm": "frame",
     "d_widths": (32, 64, 128), "drift_weight": 1e-3, "n_critic": 1, "rec_weight": 10.0,
     "lr": 4e-4, "critic_lr": 8e-4, "betas": (0.5, 0.9), "ema": 0.998, "diversity_weight": 1.0,
+    "frame_critic_weight": 1.0,  # a per-frame critic on 4 random generated frames per clip
 }
 
 
