@@ -4,6 +4,7 @@
     python scripts/train_pretrained.py cvae --steps 2000           # a longer schedule than the preset's
     python scripts/train_pretrained.py --from-run runs/cvae-small  # evaluate and export a run you trained
     python scripts/train_pretrained.py --from-run runs/cvae-small --report reports/cvae-small   # its eval
+    python scripts/train_pretrained.py --from-run runs/convlstm --note "resumed from 1,200 to 2,400 steps"
 
 Each model is trained with the `small` preset on the data of benchmarks/RESULTS.md (the commands there),
 evaluated with the eval command there, and exported: the sampling weights (EMA where kept) in fp16, the
@@ -52,14 +53,18 @@ def vidsynth(*args: str) -> None:
         raise SystemExit(f"vidsynth {args[0]} failed (exit {done.returncode})")
 
 
-def evaluate(run: Path, plugin: str, data: str, out: Path) -> tuple[dict, str]:
-    args = ["eval", plugin, data, "--checkpoint", str(run), *EVAL_ARGS.get(plugin, []), "-o", str(out)]
-    vidsynth(*args)
-    shown = ["vidsynth", "eval", plugin, data, *EVAL_ARGS.get(plugin, []), "-o", "report/"]
-    return json.loads((out / "report.json").read_text()), " ".join(shown)
+def eval_command(plugin: str, data: str) -> str:
+    """The documented eval command, as the shipped report.md shows it."""
+    return " ".join(["vidsynth", "eval", plugin, data, *EVAL_ARGS.get(plugin, []), "-o", "report/"])
 
 
-def export_run(run: Path, report_dir: Path | None, data: str | None, dest_root: Path | None) -> Path:
+def evaluate(run: Path, plugin: str, data: str, out: Path) -> dict:
+    vidsynth("eval", plugin, data, "--checkpoint", str(run), *EVAL_ARGS.get(plugin, []), "-o", str(out))
+    return json.loads((out / "report.json").read_text())
+
+
+def export_run(run: Path, report_dir: Path | None, data: str | None, dest_root: Path | None,
+               note: str | None = None) -> Path:
     from vidsynth.checkpoint import read_run_config
 
     info = read_run_config(run)
@@ -68,14 +73,13 @@ def export_run(run: Path, report_dir: Path | None, data: str | None, dest_root: 
     if not data:
         raise SystemExit(f"{run}: no data recorded in its config.json; pass --data")
     with tempfile.TemporaryDirectory() as tmp:
-        if report_dir is not None:
+        if report_dir is not None:  # the report of that eval command, run by hand (export checks its step)
             report = json.loads((Path(report_dir) / "report.json").read_text())
-            how = f"evaluated: see report.json ({report_dir.name})"
         else:
-            report, command = evaluate(run, plugin, data, Path(tmp) / "report")
-            how = f"evaluated with `{command}`"
+            report = evaluate(run, plugin, data, Path(tmp) / "report")
+    trained = f"`{pretrained.train_command(info)}`" + (f" ({note})" if note else "")
     header = (f"# Shipped pretrained {plugin} ({info.get('preset') or 'custom config'})\n\n"
-              f"Trained with `{pretrained.train_command(info)}`; {how}.")
+              f"Trained with {trained}; evaluated with `{eval_command(plugin, data)}`.")
     dest = dest_root / plugin if dest_root is not None else None
     folder, written = pretrained.export(run, report, pretrained.report_markdown(report, header), dest)
     print(f"{folder}: {', '.join(written) if written else 'unchanged'}")
@@ -91,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("plugins", nargs="*", help=f"models to train and export ({', '.join(DATA)})")
     parser.add_argument("--from-run", type=Path, help="export this run (its newest checkpoint) instead of training")
     parser.add_argument("--report", type=Path, help="with --from-run: the eval report folder of that checkpoint (else eval runs)")
+    parser.add_argument("--note", help="with --from-run: how the run was trained, where the train command alone "
+                        "does not say (e.g. resumed to a longer schedule); shown in report.md")
     parser.add_argument("--data", help="training / eval data (default: the documented one, or the run's)")
     parser.add_argument("--steps", type=int, help="train longer (or shorter) than the preset's schedule")
     parser.add_argument("--seed", type=int, default=0)
@@ -100,11 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if bool(args.from_run) == bool(args.plugins):
         parser.error("give model names to train, or --from-run RUN")
-    if args.report is not None and args.from_run is None:
-        parser.error("--report goes with --from-run")
+    if (args.report is not None or args.note is not None) and args.from_run is None:
+        parser.error("--report and --note go with --from-run")
     try:
         if args.from_run is not None:
-            export_run(args.from_run, args.report, args.data, args.dest)
+            export_run(args.from_run, args.report, args.data, args.dest, args.note)
         for plugin in args.plugins:
             if plugin not in DATA:
                 parser.error(f"no documented training for {plugin!r}; known: {', '.join(DATA)}")

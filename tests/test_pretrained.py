@@ -66,6 +66,21 @@ def test_the_export_holds_fp16_sampling_weights_config_and_eval_report(shipped):
     assert "linear" in (folder / "report.md").read_text()
 
 
+def test_an_export_with_a_given_report_and_note_says_how_it_was_trained_and_evaluated(shipped):
+    base, env = shipped
+    env = {k: v for k, v in env.items() if k != "VIDSYNTH_PRETRAINED_DIR"}
+    report_dir = base / "shipped" / "tiny-keyframes"  # the eval report of the same checkpoint
+    done = export_script(["--from-run", "src/kf", "--report", str(report_dir), "--note", "resumed from 1 to 2 steps",
+                          "--dest", "noted"], env, base)
+    assert done.returncode == 0, done.stderr
+    text = (base / "noted" / "tiny-keyframes" / "report.md").read_text()
+    assert ("Trained with `vidsynth train tiny-keyframes builtin:tiny-squares --preset small --steps 2` (resumed from 1 "
+            "to 2 steps); evaluated with `vidsynth eval tiny-keyframes builtin:tiny-squares -o report/`.") in text
+    assert "src/kf" not in text and "noted" not in text  # no local run names or paths
+    refused = export_script(["tiny-keyframes", "--note", "x"], env, base)
+    assert refused.returncode != 0 and "--note" in refused.stderr
+
+
 def test_sample_without_runs_uses_the_shipped_model_and_says_so_in_one_line(shipped):
     base, env = shipped
     cwd = empty_dir(base, "fresh-sample")
