@@ -58,8 +58,8 @@ class ManifoldTraverseConfig(ModelConfig):
 
 
 SMALL = {
-    "frame_steps": 3000,
-    "steps": 4200,  # phase 2: 1200 steps
+    "frame_steps": 6000,
+    "steps": 8400,  # phase 2: 2400 steps
     "frame_widths": (128, 128, 64, 32),
     "frame_critics": 8,
     "frame_critic_widths": (16, 32, 64),
