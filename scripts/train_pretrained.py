@@ -53,13 +53,19 @@ def vidsynth(*args: str) -> None:
         raise SystemExit(f"vidsynth {args[0]} failed (exit {done.returncode})")
 
 
+def eval_args(plugin: str, data: str, out: str, run: Path | None = None) -> list[str]:
+    """The documented eval command's arguments (of ``run`` when given, as the script runs it)."""
+    checkpoint = ["--checkpoint", str(run)] if run is not None else []
+    return ["eval", plugin, data, *checkpoint, *EVAL_ARGS.get(plugin, []), "-o", out]
+
+
 def eval_command(plugin: str, data: str) -> str:
     """The documented eval command, as the shipped report.md shows it."""
-    return " ".join(["vidsynth", "eval", plugin, data, *EVAL_ARGS.get(plugin, []), "-o", "report/"])
+    return " ".join(["vidsynth", *eval_args(plugin, data, "report/")])
 
 
 def evaluate(run: Path, plugin: str, data: str, out: Path) -> dict:
-    vidsynth("eval", plugin, data, "--checkpoint", str(run), *EVAL_ARGS.get(plugin, []), "-o", str(out))
+    vidsynth(*eval_args(plugin, data, str(out), run))
     return json.loads((out / "report.json").read_text())
 
 
@@ -94,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("plugins", nargs="*", help=f"models to train and export ({', '.join(DATA)})")
     parser.add_argument("--from-run", type=Path, help="export this run (its newest checkpoint) instead of training")
-    parser.add_argument("--report", type=Path, help="with --from-run: the eval report folder of that checkpoint (else eval runs)")
+    parser.add_argument("--report", type=Path, help="with --from-run: the folder of that checkpoint's report made by the documented eval "
+                        "command (else the script runs it)")
     parser.add_argument("--note", help="with --from-run: how the run was trained, where the train command alone "
                         "does not say (e.g. resumed to a longer schedule); shown in report.md")
     parser.add_argument("--data", help="training / eval data (default: the documented one, or the run's)")
