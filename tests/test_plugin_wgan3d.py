@@ -254,3 +254,55 @@ def test_a_resize_up_layer_is_nearest_upsampling_then_a_3x3x3_convolution():
     assert torch.allclose(layer(x), expected, atol=1e-6)
     config = WGAN3D().make_config("small", {**TINY, "g_upsample": "resize"})
     assert not any(isinstance(m, torch.nn.ConvTranspose3d) for m in WGAN3D().build(config)["generator"].modules())
+
+
+# -- the recurrent generator ------------------------------------------------------------------
+RECURRENT = {**TINY, "generator": "recurrent", "latent_size": 2, "g_widths": (8,), "lstm_channels": 4, "lstm_layers": 2,
+             "g_norm": "frame"}
+
+
+@pytest.mark.parametrize("plugin", [WGAN3D(), WGAN3DConditional()], ids=lambda p: p.name)
+def test_recurrent_generator_trains_and_steps_a_convlstm_once_per_frame(plugin):
+    torch.manual_seed(0)
+    extra = {"condition": "first"} if isinstance(plugin, WGAN3DConditional) else {}
+    config = plugin.make_config("small", {**RECURRENT, **extra, "frame_critic_weight": 1.0, "frame_critic_widths": (4,)})
+    ctx = context(plugin, config)
+    G = ctx.modules["generator"]
+    assert len(G.lstm.cells) == 2 and G.project(torch.zeros(3, 8)).shape == (3, 8, 1, 2, 2)  # one latent map
+    before = [p.detach().clone() for p in G.parameters()]
+    losses = plugin.train_step(ctx, clips(config))
+    assert all(np.isfinite(v) for v in losses.values()) and "frame_generator" in losses
+    assert any(not torch.equal(a, b) for a, b in zip(before, G.parameters()))
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in G.lstm.parameters())
+
+
+def test_recurrent_generator_samples_any_length_and_keeps_the_given_first_frame():
+    torch.manual_seed(0)
+    plugin = WGAN3DConditional()
+    config = plugin.make_config("small", {**RECURRENT, "condition": "first"})
+    modules = plugin.build(config)
+    condition = plugin.condition_from(clips(config, n=2), config)
+    for frames in (4, 7):
+        video = sample(plugin, modules, config, condition, 2, seed=0, frames=frames)
+        assert video.shape == (2, 1, frames, 8, 8) and torch.equal(video[:, :, 0], condition[:, :, 0])
+    uncond = WGAN3D()
+    uconfig = uncond.make_config("small", RECURRENT)
+    umodules = uncond.build(uconfig)
+    assert sample(uncond, umodules, uconfig, None, 3, seed=0, frames=9).shape == (3, 1, 9, 8, 8)
+    # the same noise seed gives the same clip
+    a = sample(uncond, umodules, uconfig, None, 2, seed=5, frames=6)
+    b = sample(uncond, umodules, uconfig, None, 2, seed=5, frames=6)
+    assert torch.equal(a, b)
+    with pytest.raises(VidsynthError, match="at least 2 frames"):
+        sample(uncond, umodules, uconfig, None, 1, seed=0, frames=1)
+
+
+def test_recurrent_configs_that_cannot_work_are_refused():
+    with pytest.raises(ConfigError, match="lstm_kernel must be odd"):
+        WGAN3D().make_config("small", {"generator": "recurrent", "lstm_kernel": 2})
+    with pytest.raises(ConfigError, match="lstm_layers"):
+        WGAN3D().make_config("small", {"generator": "recurrent", "lstm_layers": 0})
+    with pytest.raises(ConfigError, match="generator"):
+        WGAN3D().make_config("small", {"generator": "mlp"})
+    # the length is free: frames need not be latent_frames times a power of two
+    assert WGAN3D().make_config("small", {**RECURRENT, "frames": 5}).frames == 5

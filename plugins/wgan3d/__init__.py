@@ -36,6 +36,12 @@ class WGAN3DConfig(ModelConfig):
     g_widths: tuple[int, ...] = (256, 128, 64)  # hidden up-layers; one more maps to `channels`
     g_norm: Literal["batch", "layer", "frame", "pixel", "none"] = "batch"
     g_upsample: Literal["transposed", "resize"] = "transposed"  # up-layers: the papers' transposed 3D convs, or resize + conv
+    # conv3d: the paper's 3D up-layers make all frames at once; recurrent: a ConvLSTM steps the latent map
+    # (latent_channels x latent_size^2) once per frame and up-layers decode each step (latent_frames unused)
+    generator: Literal["conv3d", "recurrent"] = "conv3d"
+    lstm_channels: int = 32  # recurrent generator only
+    lstm_layers: int = 3
+    lstm_kernel: int = 3
     d_widths: tuple[int, ...] = (64, 128, 256, 512)  # critic blocks; one more conv gives the score map
     d_norm: Literal["batch", "layer", "none"] = "layer"
     loss: Literal["wgan-gp", "wgan-clip"] = "wgan-gp"
@@ -106,7 +112,7 @@ class WGAN3D(ModelPlugin[WGAN3DConfig]):
                 if c.conditional
                 else "wgan3d-cond is always conditional (conditional = true)"
             )
-        for key in ("z_dim", "latent_channels", "latent_frames", "latent_size", "n_critic"):
+        for key in ("z_dim", "latent_channels", "latent_frames", "latent_size", "n_critic", "lstm_channels", "lstm_layers"):
             if getattr(c, key) < 1:
                 raise ConfigError(f"config key {key!r} must be >= 1, got {getattr(c, key)}")
         if not c.g_widths or not c.d_widths or min(c.g_widths + c.d_widths) < 1:
@@ -117,8 +123,12 @@ class WGAN3D(ModelPlugin[WGAN3DConfig]):
                 f"size {c.size} does not fit the generator: {up} up-layers double latent_size {c.latent_size} to"
                 f" {c.latent_size * 2**up}; change size, latent_size or the number of g_widths"
             )
+        if c.lstm_kernel < 1 or c.lstm_kernel % 2 == 0:
+            raise ConfigError(f"lstm_kernel must be odd and >= 1 (the state keeps its size), got {c.lstm_kernel}")
         t_up = next((k for k in range(up + 1) if c.latent_frames * 2**k == c.frames), None)
-        if t_up is None:
+        if c.generator == "recurrent" and c.frames < 2:
+            raise ConfigError(f"frames must be >= 2, got {c.frames}")
+        if t_up is None and c.generator == "conv3d":
             raise ConfigError(
                 f"frames {c.frames} must be latent_frames ({c.latent_frames}) times 2^k with k <= {up} (up-layers)"
             )
@@ -234,13 +244,16 @@ class WGAN3D(ModelPlugin[WGAN3DConfig]):
                frames: int | None = None, mean: bool = False, **options: Any) -> Any:
         from vidsynth.generate import sample_noise
 
-        if frames is not None and frames != config.frames:
+        if frames is not None and frames != config.frames and config.generator == "conv3d":
             raise VidsynthError(
                 f"{self.name} generates exactly {config.frames} frames (its 3D convolutions fix the length);"
                 f" leave out --frames or train with --set frames={frames}"
             )
         z = sample_noise((n, config.z_dim), generator, mean=mean)
-        return modules["generator"](z, condition if config.conditional else None).clamp(-1, 1)
+        if frames is not None and frames < 2:
+            raise VidsynthError(f"a video needs at least 2 frames, got --frames {frames}")
+        frame = condition if config.conditional else None
+        return modules["generator"](z, frame, frames=frames).clamp(-1, 1)
 
 
 class WGAN3DConditional(WGAN3D):
