@@ -83,9 +83,9 @@ def test_configs_that_cannot_work_are_refused_with_a_clear_message():
 
 
 # -- training ---------------------------------------------------------------------------------
-def test_the_diversity_term_adds_a_finite_mode_seeking_loss_to_the_conditional_generator():
+@pytest.mark.parametrize("plugin", [WGAN3D(), WGAN3DConditional()], ids=lambda p: p.name)
+def test_the_diversity_term_adds_a_finite_mode_seeking_loss_to_the_generator(plugin):
     torch.manual_seed(0)
-    plugin = WGAN3DConditional()
     config = plugin.make_config("small", {**TINY, "diversity_weight": 1.0})
     ctx = context(plugin, config)
     losses = plugin.train_step(ctx, clips(config))

@@ -60,7 +60,7 @@ class WGAN3DConfig(ModelConfig):
     encoder_widths: tuple[int, ...] = (64, 128, 256, 512)  # stride-2 convs down to latent_size
     skips: bool = False  # U-Net skips from the frame encoder into the up-layers
     l2_weight: float = 100.0  # the "L2 loss": raw generated frame at the condition vs the given frame
-    diversity_weight: float = 0.0  # conditional: mode-seeking term (Mao et al. 2019): outputs must depend on z
+    diversity_weight: float = 0.0  # mode-seeking term (Mao et al. 2019): outputs must depend on z
     # a per-frame critic beside the video critic (DVD-GAN's spatial discriminator); 0 = none (the paper)
     frame_critic_weight: float = 0.0  # weight of its generator loss
     frame_critic_widths: tuple[int, ...] = (32, 64, 128)
@@ -204,7 +204,7 @@ class WGAN3D(ModelPlugin[WGAN3DConfig]):
         if (ctx.step + 1) % c.n_critic == 0:
             i = condition_index(c.frames, c.condition)
             z = torch.randn(b, c.z_dim, device=ctx.device)
-            diverse = frame is not None and c.diversity_weight > 0
+            diverse = c.diversity_weight > 0
             # A generator without batch norm makes each sample on its own: the mode-seeking term's second
             # noise (drawn next, as mode_seeking_term would) then goes through in the same pass.
             paired = diverse and c.g_norm != "batch"
@@ -212,7 +212,8 @@ class WGAN3D(ModelPlugin[WGAN3DConfig]):
             # The critic's weights get no gradient from this loss: frozen, its backward computes none.
             with frozen(ctx.unwrap("critic")) as critic, ctx.autocast():
                 if paired:
-                    raw, other = G(torch.cat([z, z2]), torch.cat([frame, frame]), paste=False).chunk(2)
+                    both = None if frame is None else torch.cat([frame, frame])
+                    raw, other = G(torch.cat([z, z2]), both, paste=False).chunk(2)
                 else:
                     raw = G(z, frame, paste=False)
                 fake = raw if frame is None else paste_frame(raw, frame, i)
