@@ -75,7 +75,7 @@ def test_configs_that_cannot_work_are_refused_with_a_clear_message():
     with pytest.raises(ConfigError, match="size 48 does not fit the generator"):
         plugin.make_config("small", {"size": 48})
     with pytest.raises(ConfigError, match="frames 12 must be latent_frames"):
-        plugin.make_config("small", {"frames": 12})
+        plugin.make_config("small", {"generator": "conv3d", "frames": 12})
     with pytest.raises(ConfigError, match="use `wgan3d-cond`"):
         plugin.make_config("small", {"conditional": True})
     with pytest.raises(ConfigError, match="always conditional"):
@@ -119,9 +119,9 @@ def test_weight_clipping_keeps_every_critic_weight_inside_the_bound():
 
 
 # -- sampling ---------------------------------------------------------------------------------
-def test_samples_have_exactly_the_trained_number_of_frames():
+def test_samples_of_the_conv3d_generator_have_exactly_the_trained_number_of_frames():
     plugin = WGAN3D()
-    config = plugin.make_config("small", TINY)
+    config = plugin.make_config("small", {**TINY, "generator": "conv3d"})
     modules = plugin.build(config)
     with pytest.raises(VidsynthError, match="generates exactly 4 frames"):
         sample(plugin, modules, config, None, 1, seed=0, frames=8)
