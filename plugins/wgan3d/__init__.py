@@ -86,8 +86,8 @@ SMALL: dict[str, Any] = {
     "optimizer": "adam", "lr": 4e-4, "critic_lr": 8e-4, "betas": (0.5, 0.9), "ema": 0.998,
 }
 # wgan3d's `small`: the recurrent generator (a ConvLSTM steps a 48 x 4 x 4 noise map once per frame), a
-# per-frame critic and the mode-seeking term; the 3D up-layers of SMALL let balls merge and split (47-55%
-# of frames with the right count against 80% with these; docs/models/wgan3d.md, "Measured")
+# per-frame critic and the mode-seeking term; the 3D up-layers of SMALL let balls merge and split (46-56%
+# of frames with the right count against 72-80% on three seeds with these; docs/models/wgan3d.md, "Measured")
 SMALL_RECURRENT: dict[str, Any] = {
     **SMALL, "generator": "recurrent", "latent_channels": 48, "latent_size": 4, "lstm_channels": 48, "lstm_layers": 3,
     "g_widths": (32, 16), "g_norm": "frame", "frame_critic_weight": 1.0, "diversity_weight": 1.0,
@@ -257,9 +257,9 @@ class WGAN3D(ModelPlugin[WGAN3DConfig]):
                 f"{self.name} generates exactly {config.frames} frames (its 3D convolutions fix the length);"
                 f" leave out --frames or train with --set frames={frames}"
             )
-        z = sample_noise((n, config.z_dim), generator, mean=mean)
         if frames is not None and frames < 2:
             raise VidsynthError(f"a video needs at least 2 frames, got --frames {frames}")
+        z = sample_noise((n, config.z_dim), generator, mean=mean)
         frame = condition if config.conditional else None
         return modules["generator"](z, frame, frames=frames).clamp(-1, 1)
 
