@@ -24,9 +24,9 @@ TINY: dict[str, dict[str, Any]] = {
         "d_widths": (8,), "frame_critic_widths": (4,),
     },
     # 4 frames of 8x8 gray from a 1x2x2 latent: two up-layers, a one-block critic, a two-conv frame encoder
-    # wgan3d's small is recurrent: a 2x2 noise map, 2 ConvLSTM layers, a per-frame critic of one block
+    # both small presets are recurrent: a 2x2 noise map, 2 ConvLSTM layers, a per-frame critic of one block
     "wgan3d": {**_WGAN3D, "lstm_channels": 4, "lstm_layers": 2, "frame_critic_widths": (4,)},
-    "wgan3d-cond": _WGAN3D,
+    "wgan3d-cond": {**_WGAN3D, "lstm_channels": 4, "lstm_layers": 2, "frame_critic_widths": (4,)},
     # 8 frames of 16x16 (G_F: 2x2 -> 4 -> 8 -> 16), 3 frame critics, 2 video critics; phase 2 from step 2
     "manifold-traverse": {
         "frames": 8, "size": 16, "batch_size": 2, "frame_batch": 8, "latent": 8, "frame_widths": (16, 8, 8),
