@@ -127,11 +127,16 @@ def test_samples_of_the_conv3d_generator_have_exactly_the_trained_number_of_fram
         sample(plugin, modules, config, None, 1, seed=0, frames=8)
 
 
+# the papers' 3D generator with the U-Net skips from the frame encoder (wgan3d-cond's `small` before 2026-12-07)
+CONV3D_SKIPS = {"generator": "conv3d", "skips": True}
+
+
+@pytest.mark.parametrize("generator", [{}, CONV3D_SKIPS], ids=["small", "conv3d-skips"])
 @pytest.mark.parametrize("where, index", [("first", 0), ("middle", 2)])
-def test_conditional_samples_contain_the_given_frame_where_the_config_puts_it(where, index):
+def test_conditional_samples_contain_the_given_frame_where_the_config_puts_it(where, index, generator):
     torch.manual_seed(0)
     plugin = WGAN3DConditional()
-    config = plugin.make_config("small", {**TINY, "condition": where})
+    config = plugin.make_config("small", {**TINY, "condition": where, **generator})
     modules = plugin.build(config)
     real = clips(config, n=2)
     condition = plugin.condition_from(real, config)
@@ -139,6 +144,20 @@ def test_conditional_samples_contain_the_given_frame_where_the_config_puts_it(wh
     video = sample(plugin, modules, config, condition, 2, seed=0)
     assert torch.equal(video[:, :, index], condition[:, :, 0])
     assert not torch.equal(video[:, :, index - 1], condition[:, :, 0])
+
+
+def test_the_3d_generator_with_skips_trains():
+    torch.manual_seed(0)
+    plugin = WGAN3DConditional()
+    config = plugin.make_config("small", {**TINY, **CONV3D_SKIPS, "condition": "first"})
+    ctx = context(plugin, config)
+    G = ctx.modules["generator"]
+    no_skips = plugin.build(plugin.make_config("small", {**TINY, **CONV3D_SKIPS, "skips": False}))["generator"]
+    assert sum(p.numel() for p in G.parameters()) > sum(p.numel() for p in no_skips.parameters())  # skips read
+    before = [p.detach().clone() for p in G.parameters()]
+    losses = plugin.train_step(ctx, clips(config))
+    assert all(np.isfinite(v) for v in losses.values()) and "frame_generator" in losses
+    assert all(not torch.equal(a, b) for a, b in zip(before, G.parameters()))
 
 
 # -- the command line -------------------------------------------------------------------------

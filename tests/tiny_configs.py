@@ -11,6 +11,7 @@ import pytest
 _WGAN3D = {
     "frames": 4, "size": 8, "channels": 1, "batch_size": 4, "z_dim": 8, "latent_channels": 8,
     "latent_frames": 1, "latent_size": 2, "g_widths": (8,), "d_widths": (8,), "encoder_widths": (4, 8),
+    "lstm_channels": 4, "lstm_layers": 2, "frame_critic_widths": (4,),
 }
 
 TINY: dict[str, dict[str, Any]] = {
@@ -23,10 +24,10 @@ TINY: dict[str, dict[str, Any]] = {
         "code_channels": 4, "noise_channels": 2, "lstm_channels": 4, "lstm_layers": 2, "decoder_widths": (4,),
         "d_widths": (8,), "frame_critic_widths": (4,),
     },
-    # 4 frames of 8x8 gray from a 1x2x2 latent: two up-layers, a one-block critic, a two-conv frame encoder
+    # 4 frames of 8x8 gray from a 1x2x2 latent: two up-layers, a one-block critic, a two-conv frame encoder;
     # both small presets are recurrent: a 2x2 noise map, 2 ConvLSTM layers, a per-frame critic of one block
-    "wgan3d": {**_WGAN3D, "lstm_channels": 4, "lstm_layers": 2, "frame_critic_widths": (4,)},
-    "wgan3d-cond": {**_WGAN3D, "lstm_channels": 4, "lstm_layers": 2, "frame_critic_widths": (4,)},
+    "wgan3d": _WGAN3D,
+    "wgan3d-cond": _WGAN3D,
     # 8 frames of 16x16 (G_F: 2x2 -> 4 -> 8 -> 16), 3 frame critics, 2 video critics; phase 2 from step 2
     "manifold-traverse": {
         "frames": 8, "size": 16, "batch_size": 2, "frame_batch": 8, "latent": 8, "frame_widths": (16, 8, 8),

@@ -111,7 +111,7 @@ class WGAN3D(ModelPlugin[WGAN3DConfig]):
     Config = WGAN3DConfig
     presets = {"paper": PAPER, "paper-gp": PAPER_GP, "small": SMALL_RECURRENT}
     default_preset = "small"
-    description = "3D-conv Wasserstein GAN (noise -> video), WGAN-GP or weight clipping"
+    description = "Wasserstein GAN with a 3D-conv critic (noise -> video): 3D-conv or recurrent generator, WGAN-GP or weight clipping"
     paper = CITATION
     ema_modules = ("generator",)
 
@@ -276,7 +276,7 @@ class WGAN3DConditional(WGAN3D):
     name = "wgan3d-cond"
     task = Task.FIRST_FRAME
     presets = {"paper": {**PAPER, **COND}, "paper-gp": {**PAPER_GP, **COND}, "small": SMALL_COND}
-    description = "3D-conv WGAN conditioned on one frame (middle or first) -> video around it"
+    description = "The same Wasserstein GAN conditioned on one frame (middle or first) -> video around it"
 
 
 @vidsynth.hookimpl
