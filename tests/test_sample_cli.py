@@ -55,6 +55,20 @@ def test_keyframes_from_two_images_of_another_size_with_more_frames(trained, env
     assert frames[0][..., 0].mean() > frames[-1][..., 0].mean()  # from the red keyframe towards the blue one
 
 
+def test_colour_photos_given_to_a_grayscale_model_get_a_note(tmp_path, tiny_registry, env):
+    train_tiny(tmp_path / "runs", tiny_registry, plugin="tiny-keyframes", run="gray", steps=1, sets=["channels=1"])
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(tmp_path / "red.png")
+    Image.new("RGB", (8, 8), (90, 90, 90)).save(tmp_path / "gray.png")
+    result = run_vidsynth(["sample", "tiny-keyframes", "--in", "red.png", "gray.png", "-o", "v.mp4"], env=env,
+                          cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert ("note: red.png is in colour; this tiny-keyframes model is grayscale (trained on grayscale data), so it"
+            " reads the photo as gray and makes a grayscale video") in result.stderr
+    assert "gray.png is in colour" not in result.stderr
+    frame = decoded(tmp_path / "v.mp4")[0].astype(int)
+    assert np.abs(frame[..., 0] - frame[..., 2]).max() <= 2  # a gray video
+
+
 def test_several_samples_become_numbered_files(trained, env):
     result = run_vidsynth(["sample", "tiny", "-n", "2", "--seed", "3", "-o", "s.webm"], env=env, cwd=trained)
     assert result.returncode == 0, result.stderr

@@ -101,6 +101,10 @@ def sample(
                 if original is not None and original != (side, side):
                     said.append(f"note: {path} is {original[0]}x{original[1]}; center-cropped and resized to {side}x{side}")
                 pictures.append(read_image(path, size=side, channels=channels))
+        if channels == 1:
+            said.extend(f"note: {path} is in colour; this {model.name} model is grayscale (trained on grayscale "
+                        "data), so it reads the photo as gray and makes a grayscale video" for path in paths
+                        if _is_colour_photo(path))
         condition = images_to_condition(pictures, loaded.device)
     elif model.task.value != "unconditional":
         clip, where, _, _ = held_out_clip(model, loaded.config, (loaded.meta.get("data") or {}).get("source"))
@@ -221,6 +225,21 @@ def plan_outputs(output: Path, n: int, grid: bool) -> list[Path]:
     if n == 1 or grid:
         return [output]
     return [output.with_name(f"{output.stem}_{i:03d}{output.suffix}") for i in range(n)]
+
+
+def _is_colour_photo(path: Path) -> bool:
+    """Whether an (already read) image has colour: R, G and B differ somewhere, on a 64-pixel thumbnail."""
+    import numpy as np
+    from PIL import Image
+
+    from vidsynth.channels import is_gray
+
+    try:
+        with Image.open(path) as img:
+            img.thumbnail((64, 64))
+            return not is_gray(np.asarray(img.convert("RGB")))
+    except Exception:  # noqa: BLE001 - the photo was read a moment ago; a note is not worth an error
+        return False
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:
