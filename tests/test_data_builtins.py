@@ -257,3 +257,19 @@ def test_generated_clips_keep_no_more_than_their_memory_budget(monkeypatch):
     for i in range(5):
         ds[i]
     assert sorted(ds._kept) == [0, 1] and ds.clip(4).flags.writeable
+
+
+def test_data_info_names_the_split_and_lists_each_part_of_a_mix():
+    env = dict(os.environ, VIDSYNTH_PLUGINS="builtin-datasets")
+    mix = "builtin:bouncing-balls?train_clips=6&test_clips=2+builtin:bouncing-balls?balls=2&train_clips=4&test_clips=2"
+    result = subprocess.run([sys.executable, "-m", "vidsynth", "data", "info", mix, "--frames", "4", "--size", "8"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"{mix} [train]: 10 clips from 2 parts",
+        "  builtin:bouncing-balls?train_clips=6&test_clips=2: 6 clips of 4 x 8x8x3",
+        "  builtin:bouncing-balls?balls=2&train_clips=4&test_clips=2: 4 clips of 4 x 8x8x3",
+        f"{mix} [test]: 4 clips from 2 parts",
+        "  builtin:bouncing-balls?train_clips=6&test_clips=2: 2 clips of 4 x 8x8x3",
+        "  builtin:bouncing-balls?balls=2&train_clips=4&test_clips=2: 2 clips of 4 x 8x8x3",
+    ]

@@ -20,7 +20,7 @@ BUILTIN_FRAMES, BUILTIN_SIZE = 30, 64  # what info/preview show of a built-in un
 def _console():
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)  # long paths stay on one line
+    return Console(markup=False, highlight=False, soft_wrap=True)  # long paths stay on one line; "[train]" is text
 
 
 def _plural(n: int, word: str) -> str:
@@ -232,7 +232,12 @@ def info(
         else:
             console = _console()
             for split, d in data["splits"].items():
-                console.print(f"{path} [{split}]: {_plural(d['clips'], 'clip')} of {d['frames']} x {d['size']}x{d['size']}x{d['channels']}")
+                if "parts" in d:  # a mix: the total, then each part
+                    console.print(f"{path} [{split}]: {_plural(d['clips'], 'clip')} from {_plural(len(d['parts']), 'part')}")
+                    for part in d["parts"]:
+                        console.print(f"  {part['source']}: {_clips_line(part)}")
+                else:
+                    console.print(f"{path} [{split}]: {_clips_line(d)}")
         return
     data = _cache_info(resolved.path, verify)
     if as_json:
@@ -344,6 +349,11 @@ def preview(
     clips = np.stack([ds[int(i)].numpy() for i in picks])
     written = write_grid(output, clips, fps=fps)
     _console().print(f"wrote {written}: {_plural(len(picks), 'clip')} of {len(ds)} ({split})")
+
+
+def _clips_line(d: dict) -> str:
+    """``N clips of T x SxSxC`` from a dataset's description."""
+    return f"{_plural(d['clips'], 'clip')} of {d['frames']} x {d['size']}x{d['size']}x{d['channels']}"
 
 
 def register(app: typer.Typer) -> None:
