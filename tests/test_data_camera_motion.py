@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from vidsynth.data import open_clips
-from vidsynth.data.camera_motion import MARGIN, render_path
+from vidsynth.data.camera_motion import MARGIN, MovingObject, add_objects, render_path
 from vidsynth.errors import VidsynthError
 
 
@@ -99,6 +99,53 @@ def test_zoom_and_rotate_clips_change_scale_and_angle_monotonically_and_stay_ins
         assert np.all(path.centres - half[:, None] >= MARGIN - 1e-6)
         assert np.all(path.centres[:, 0] + half <= width - MARGIN + 1e-6)
         assert np.all(path.centres[:, 1] + half <= height - MARGIN + 1e-6)
+
+
+def _object_mask(path, size, margin=1.5):
+    """Pixels an object of ``path`` touches in any frame (ellipses grown by ``margin`` pixels)."""
+    grid = np.arange(size) + 0.5 - size / 2
+    u, w = np.meshgrid(grid, grid)
+    mask = np.zeros((size, size), bool)
+    for obj in path.objects:
+        theta = np.radians(obj.orientation)
+        for x, y in obj.positions:
+            a = ((u - x) * np.cos(theta) + (w - y) * np.sin(theta)) / (obj.radii[0] + margin)
+            b = (-(u - x) * np.sin(theta) + (w - y) * np.cos(theta)) / (obj.radii[1] + margin)
+            mask |= a * a + b * b <= 1
+    return mask
+
+
+def test_objects_move_over_a_still_background_that_never_changes_elsewhere():
+    ds = _open(size=32, frames=8, motion="objects", speed=2)
+    counts = set()
+    for index in range(6):
+        path = ds.camera(index)
+        clip = ds[index].numpy().astype(int)
+        assert path.motions == ("objects",) and np.ptp(path.scales) == 0 and np.ptp(path.centres, axis=0).max() == 0
+        counts.add(len(path.objects))
+        for obj in path.objects:  # constant velocity, at most `speed` pixels per frame
+            steps = np.diff(obj.positions, axis=0)
+            assert np.allclose(steps, steps[0]) and 0.5 - 1e-9 <= np.hypot(*steps[0]) <= 2 + 1e-9
+        still = ~_object_mask(path, 32)
+        assert still.any() and np.array_equal(clip[:, still], np.broadcast_to(clip[0, still], clip[:, still].shape))
+        assert np.abs(np.diff(clip, axis=0)).max() > 30  # and the objects do move
+    assert counts <= {1, 2, 3} and len(counts) > 1
+
+
+def test_an_objects_texture_travels_with_it_and_covers_the_background():
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 256, (60, 60, 3), dtype=np.uint8)
+    background = np.zeros((3, 20, 20, 3), np.uint8)
+    positions = np.array([[-2.0, 0.0], [-1.0, 0.0], [0.0, 0.0]])  # one pixel right per frame
+    obj = MovingObject(0, np.array([30.0, 30.0]), positions, (6.0, 6.0), 0.0)
+    clip = add_objects(background, (obj,), texture[None], 1.0).astype(int)
+    assert clip[:, :2].max() == 0 and clip[:, -2:].max() == 0  # the background beyond the object
+    # inside the ellipse (3 px from its edge) frame t+1 is frame t moved right by one pixel
+    assert np.abs(clip[1, 8:12, 8:13] - clip[0, 8:12, 7:12]).max() <= 1
+    assert np.abs(clip[2, 8:12, 8:13] - clip[1, 8:12, 7:12]).max() <= 1
+    # frame 0's pixel (r, c) shows the still at (30, 30) + its offset from the object's centre (-2, 0):
+    # the still's pixel (r + 20, c + 22), sampled at its centre
+    assert np.abs(clip[0, 7:13, 6:12] - texture[27:33, 28:34]).max() <= 1
 
 
 def test_the_test_split_films_only_carphone_and_the_train_split_never_does():

