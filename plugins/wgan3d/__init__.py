@@ -97,7 +97,7 @@ COND = {"conditional": True, "condition": "middle", "encoder_widths": (64, 128, 
 # wgan3d-cond's `small` (since 2026-12-07): the recurrent generator too, at convlstm `small`'s sizes (a 32 x 8 x 8
 # noise map beside the given frame's 8 x 8 code, ConvLSTM 3 x 32, one up-layer), no U-Net skips (they paste the
 # balls where they were into every frame), the per-frame critic and the mode-seeking term, twice the old
-# schedule: 82% of frames with the right count (seed 0) against 59% for the 3D generator with skips
+# schedule: 82 / 90 / 83% of frames with the right count (seeds 0 / 1 / 2) against 59% for the 3D generator with skips
 # (docs/models/wgan3d.md, "Measured")
 SMALL_COND = {**SMALL_RECURRENT, "conditional": True, "condition": "first", "encoder_widths": (32, 64), "skips": False,
               "latent_channels": 32, "latent_size": 8, "lstm_channels": 32, "g_widths": (32,), "steps": 3400}
