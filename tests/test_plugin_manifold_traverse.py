@@ -228,6 +228,25 @@ def test_motion_term_adds_to_the_video_generators_loss_only_when_weighted():
     assert seen["video_generator"] == pytest.approx(weighted["g_loss"] + 10.0 * expected, rel=1e-5)
 
 
+def test_diversity_term_compares_the_batchs_two_halves_only_when_weighted():
+    from vidsynth.nn.losses import mode_seeking_loss
+    from vidsynth_plugins.manifold_traverse.training import adversarial_step
+
+    torch.manual_seed(0)
+    ctx = RecordingContext(PLUGIN.build(tiny_config()))
+    seen = ctx.seen
+    real, fake = torch.rand(4, 1, 8, 16, 16) * 2 - 1, torch.rand(4, 1, 8, 16, 16) * 2 - 1
+    noise = torch.randn(4, 5)
+    plain = adversarial_step(ctx, "video_generator", "video_critics", real, fake, noise=noise)
+    assert "mode_seeking" not in plain and seen["video_generator"] == pytest.approx(plain["g_loss"])
+    weighted = adversarial_step(ctx, "video_generator", "video_critics", real, fake, noise=noise, diversity_weight=0.5)
+    expected = mode_seeking_loss(fake[:2], fake[2:], noise[:2], noise[2:]).item()
+    assert weighted["mode_seeking"] == pytest.approx(expected, rel=1e-5)
+    assert seen["video_generator"] == pytest.approx(weighted["g_loss"] + 0.5 * expected, rel=1e-5)
+    with pytest.raises(ConfigError, match="diversity_weight"):
+        tiny_config(diversity_weight=-1.0)
+
+
 def test_small_preset_uses_the_motion_term_and_paper_does_not():
     assert PLUGIN.make_config("small").motion_weight > 0 and PLUGIN.make_config("paper").motion_weight == 0
 

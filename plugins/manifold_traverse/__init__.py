@@ -55,6 +55,7 @@ class ManifoldTraverseConfig(ModelConfig):
     frame_critic_lr: float | None = None  # RMSprop lr of the frame critics; None: `lr` (the paper)
     video_critic_lr: float | None = None  # RMSprop lr of the video critics; None: `lr_video` (the paper)
     motion_weight: float = 0.0  # phase 2: weight of the motion-energy matching term in G_V's loss (not in the paper)
+    diversity_weight: float = 0.0  # phase 2: weight of the mode-seeking term (Mao et al. 2019) in G_V's loss (not in the paper)
 
 
 SMALL = {
@@ -92,8 +93,9 @@ class ManifoldTraverse(ModelPlugin[ManifoldTraverseConfig]):
                     "lstm_layers", "video_head", "video_critics"):
             if getattr(config, key) < 1:
                 raise ConfigError(f"config key {key!r} must be >= 1, got {getattr(config, key)}")
-        if config.motion_weight < 0:
-            raise ConfigError(f"config key 'motion_weight' must be >= 0, got {config.motion_weight}")
+        for key in ("motion_weight", "diversity_weight"):
+            if getattr(config, key) < 0:
+                raise ConfigError(f"config key {key!r} must be >= 0, got {getattr(config, key)}")
         for key in ("lr", "lr_video", "frame_critic_lr", "video_critic_lr"):
             if getattr(config, key) is not None and getattr(config, key) <= 0:
                 raise ConfigError(f"config key {key!r} must be > 0, got {getattr(config, key)}")

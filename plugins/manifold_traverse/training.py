@@ -9,7 +9,12 @@ import torch
 from torch import Tensor
 
 from vidsynth.nn import frozen
-from vidsynth.nn.losses import motion_matching_loss, nonsaturating_discriminator_loss, nonsaturating_generator_loss
+from vidsynth.nn.losses import (
+    mode_seeking_loss,
+    motion_matching_loss,
+    nonsaturating_discriminator_loss,
+    nonsaturating_generator_loss,
+)
 from vidsynth_plugins.manifold_traverse.networks import render_video
 
 
@@ -26,7 +31,8 @@ def random_frames(video: Tensor, count: int) -> Tensor:
 
 
 def adversarial_step(
-    ctx: Any, generator: str, critics: str, real: Tensor, fake: Tensor, motion_weight: float = 0.0
+    ctx: Any, generator: str, critics: str, real: Tensor, fake: Tensor, motion_weight: float = 0.0,
+    noise: Tensor | None = None, diversity_weight: float = 0.0,
 ) -> dict[str, float]:
     """One update of the K critics, then one of the generator, on the same fake batch.
 
@@ -37,7 +43,8 @@ def adversarial_step(
     so the logits are those of two passes, and the convolutions twice as tall); a minibatch-std channel,
     when on, is still computed over each batch on its own (it describes one kind of batch).
     ``motion_weight`` > 0 adds that times ``vidsynth.nn.losses.motion_matching_loss`` to the generator loss
-    (videos only).
+    (videos only). ``diversity_weight`` > 0 adds that times ``vidsynth.nn.losses.mode_seeking_loss`` between
+    the batch's two halves and their ``noise`` (no extra pass: the halves are two draws of the same model).
     """
     count = ctx.unwrap(critics).count
     sizes = [real.shape[0], fake.shape[0]]
@@ -54,6 +61,11 @@ def adversarial_step(
         motion = motion_matching_loss(fake.float(), real.float())
         stats["motion_loss"] = motion.item()
         g_loss = g_loss + motion_weight * motion
+    if diversity_weight > 0 and noise is not None and fake.shape[0] >= 2:
+        half = fake.shape[0] // 2
+        diverse = mode_seeking_loss(fake[:half].float(), fake[half:2 * half].float(), noise[:half], noise[half:2 * half])
+        stats["mode_seeking"] = diverse.item()
+        g_loss = g_loss + diversity_weight * diverse
     ctx.optimize(generator, g_loss)
     return stats
 
@@ -82,5 +94,6 @@ def video_phase_step(ctx: Any, video: Tensor) -> dict[str, float]:
     noise = torch.randn(video.shape[0], cfg.video_noise, device=ctx.device)
     with ctx.autocast():
         fake = render_video(g_f, ctx.modules["video_generator"](noise))
-    stats = adversarial_step(ctx, "video_generator", "video_critics", video, fake, cfg.motion_weight)
+    stats = adversarial_step(ctx, "video_generator", "video_critics", video, fake, cfg.motion_weight, noise,
+                             cfg.diversity_weight)
     return {"phase": 2.0, **stats}
