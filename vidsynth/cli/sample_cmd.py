@@ -91,20 +91,21 @@ def sample(
         from vidsynth.io import read_image
 
         side, channels = loaded.config.size, loaded.config.channels
+        # one look at each photo's header (and, for a grayscale model, a thumbnail) before reading it
+        peeks = ([_peek_photo(path, colour=channels == 1) for path in paths] if channels == 1 or not any_size
+                 else [(None, False)] * len(paths))
         if any_size:  # the video is made at the photos' size
             pictures, notes = read_photos(paths, channels, frame_size, max_side)
             said.extend(notes)
         else:
             pictures = []
-            for path in paths:
-                original = _image_size(path)
+            for path, (original, _) in zip(paths, peeks):
                 if original is not None and original != (side, side):
                     said.append(f"note: {path} is {original[0]}x{original[1]}; center-cropped and resized to {side}x{side}")
                 pictures.append(read_image(path, size=side, channels=channels))
-        if channels == 1:
-            said.extend(f"note: {path} is in colour; this {model.name} model is grayscale (trained on grayscale "
-                        "data), so it reads the photo as gray and makes a grayscale video" for path in paths
-                        if _is_colour_photo(path))
+        said.extend(f"note: {path} is in colour; this {model.name} model is grayscale (trained on grayscale data), "
+                    "so it reads the photo as gray and makes a grayscale video"
+                    for path, (_, colour) in zip(paths, peeks) if colour)
         condition = images_to_condition(pictures, loaded.device)
     elif model.task.value != "unconditional":
         clip, where, _, _ = held_out_clip(model, loaded.config, (loaded.meta.get("data") or {}).get("source"))
@@ -227,29 +228,23 @@ def plan_outputs(output: Path, n: int, grid: bool) -> list[Path]:
     return [output.with_name(f"{output.stem}_{i:03d}{output.suffix}") for i in range(n)]
 
 
-def _is_colour_photo(path: Path) -> bool:
-    """Whether an (already read) image has colour: R, G and B differ somewhere, on a 64-pixel thumbnail."""
-    import numpy as np
-    from PIL import Image
-
-    from vidsynth.channels import is_gray
-
+def _peek_photo(path: Path, colour: bool) -> tuple[tuple[int, int] | None, bool]:
+    """A photo's ``(width, height)`` and, when ``colour``, whether R, G and B differ somewhere (on a 64-pixel
+    thumbnail); ``(None, False)`` for a file Pillow cannot open (read_image then reports it clearly)."""
     try:
-        with Image.open(path) as img:
-            img.thumbnail((64, 64))
-            return not is_gray(np.asarray(img.convert("RGB")))
-    except Exception:  # noqa: BLE001 - the photo was read a moment ago; a note is not worth an error
-        return False
-
-
-def _image_size(path: Path) -> tuple[int, int] | None:
-    try:
+        import numpy as np
         from PIL import Image
 
+        from vidsynth.channels import is_gray
+
         with Image.open(path) as img:
-            return img.size
+            size = img.size
+            if not colour:
+                return size, False
+            img.thumbnail((64, 64))
+            return size, not is_gray(np.asarray(img.convert("RGB")))
     except Exception:  # noqa: BLE001 - read_image reports unreadable files with a clear message
-        return None
+        return None, False
 
 
 def register(app: typer.Typer) -> None:
