@@ -40,6 +40,14 @@ def test_an_unknown_part_is_a_one_line_error():
         resolve_source(f"{BALLS}+builtin:")
 
 
+def test_an_unknown_part_stops_the_mix_before_any_part_is_opened(monkeypatch):
+    from vidsynth.data import bouncing_balls
+
+    monkeypatch.setattr(bouncing_balls.BouncingBalls, "__init__", lambda *a, **k: pytest.fail("a part was opened"))
+    with pytest.raises(VidsynthError, match="no-such-thing"):
+        open_clips(f"{BALLS}+builtin:no-such-thing", frames=4, size=16)
+
+
 def test_past_the_end_is_an_index_error():
     mixed = open_clips(f"{BALLS}+{MOVES}", frames=4, size=16)
     with pytest.raises(IndexError):

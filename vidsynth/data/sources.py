@@ -105,6 +105,10 @@ def open_clips(
     common = dict(frames=frames, size=size, channels=channels, split=split, augment=augment)
     if resolved.parts:
         from vidsynth.data.mixed import MixedClips
+        from vidsynth.plugins import get_registry
+
+        for part in resolved.parts:  # every part names a known dataset before any is opened (or prepared)
+            get_registry().dataset(parse_builtin(part)[0])
 
         return MixedClips(resolved.text, [open_clips(p, fps=fps, cache_dir=cache_dir, workers=workers,
                                                      progress=progress, **common) for p in resolved.parts])
