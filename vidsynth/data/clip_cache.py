@@ -371,10 +371,14 @@ def recover(manifest: Manifest, content: str = "changed") -> dict[str, str]:
 def _holds_other_files(out: Path) -> bool:
     """Whether ``out`` holds anything a cache being made does not: its lock, shard folder, manifest, and
     the manifest's temporary name while a concurrent ``prepare`` writes it."""
-    if not out.is_dir():
-        return out.exists()
     ours = (".lock", SHARDS_DIR, MANIFEST)
-    return any(p.name not in ours and not p.name.startswith(".manifest.tmp-") for p in out.iterdir())
+    try:  # one look, not is_dir() then exists(): a concurrent prepare may create the folder in between
+        entries = list(out.iterdir())
+    except FileNotFoundError:
+        return False
+    except NotADirectoryError:
+        return True
+    return any(p.name not in ours and not p.name.startswith(".manifest.tmp-") for p in entries)
 
 
 def _open_manifest(out: Path, key: str, params: CacheParams, source_id: str, part: tuple[int, int] | None) -> Manifest:
