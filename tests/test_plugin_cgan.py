@@ -13,6 +13,7 @@ from tiny_configs import cpu_context
 from vidsynth.errors import ConfigError
 from vidsynth.generate import run_sample
 from vidsynth.metrics.pixel import psnr_per_frame
+from vidsynth.nn.losses import squared_error
 from vidsynth.tensors import to_unit
 from vidsynth_plugins.cgan import CGAN, keyframe_term
 
@@ -109,6 +110,27 @@ def test_paper_design_g_pulls_its_keyframes_towards_the_inputs():
     assert terms[-1] < terms[0]
 
 
+def test_reconstruction_term_is_off_in_the_paper_and_pulls_g_towards_the_clip_when_on():
+    assert PLUGIN.make_config("paper").lambda_video == 0
+    off = PLUGIN.make_config("small", {**TINY, "lambda_video": 0.0})
+    assert "video" not in PLUGIN.train_step(cpu_context(PLUGIN, off), clips(off))
+    torch.manual_seed(0)
+    config = PLUGIN.make_config("small", {**TINY, "lambda_video": 10.0, "video_reduction": "log", "lr": 2e-3})
+    ctx = cpu_context(PLUGIN, config)
+    video = clips(config)
+    start = squared_error(to_unit(video), to_unit(PLUGIN.sample(ctx.modules, config, video[:, :, [0, -1]], 4,
+                                                                torch.Generator(), mean=True)), "log").mean().item()
+    terms = []
+    for step in range(40):
+        ctx.step = step
+        terms.append(PLUGIN.train_step(ctx, video)["video"])
+    assert terms[0] == pytest.approx(start, abs=0.01)  # the logged term: log(MSE) of G's videos (gate still 0)
+    # 0.1 in log(MSE) is 0.43 dB; without the term (lambda_video=0) the same 40 steps end within 0.02 of the start
+    assert terms[-1] < terms[0] - 0.1
+    with pytest.raises(ConfigError, match="lambda_video"):
+        PLUGIN.make_config("small", {**TINY, "lambda_video": -1.0})
+
+
 def test_sampled_keyframes_match_the_inputs():
     config = PLUGIN.make_config("small", TINY)
     torch.manual_seed(0)
@@ -154,11 +176,13 @@ def plain_train_step(ctx, video):
         fake = G(z, x[:, :, [0, -1]])
         adv = nonsaturating_generator_loss(bare_d(fake))
         key = keyframe_term(x, fake, c.keyframe_loss, c.keyframe_reduction)
-        ctx.optimize("generator", adv + c.lambda_keyframes * key)
-    return {"d_loss": sum(d_losses) / len(d_losses), "g_adv": float(adv.detach()), "keyframes": float(key.detach())}
+        video_term = squared_error(x, fake, c.video_reduction).mean()
+        ctx.optimize("generator", adv + c.lambda_keyframes * key + c.lambda_video * video_term)
+    out = {"d_loss": sum(d_losses) / len(d_losses), "g_adv": float(adv.detach()), "keyframes": float(key.detach())}
+    return {**out, "video": float(video_term.detach())} if c.lambda_video > 0 else out
 
 
-@pytest.mark.parametrize("overrides", [{}, {"d_batches": "split"}, {"norm": "batch"}])
+@pytest.mark.parametrize("overrides", [{}, {"d_batches": "split"}, {"norm": "batch"}, {"lambda_video": 0.0}])
 def test_batched_step_is_the_plain_step(overrides):
     """The D steps' fakes made in one G pass and D scoring real and fake in one pass (issue 17) give the
     plain step's losses and weights, with batch norm too (where the passes stay separate)."""

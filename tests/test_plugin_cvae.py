@@ -20,8 +20,9 @@ from vidsynth.nn.keyframes import (
     motion_interpolation,
     temporal_kernels,
 )
+from vidsynth.nn.losses import squared_error
 from vidsynth_plugins.cvae import CVAE
-from vidsynth_plugins.cvae.losses import cvae_loss, gaussian_kl, kl_weight, squared_error
+from vidsynth_plugins.cvae.losses import cvae_loss, gaussian_kl, kl_weight
 
 PLUGIN = CVAE()
 # The small preset's design at a size that trains in a second: 8 frames of 16 x 16.

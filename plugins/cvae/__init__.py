@@ -91,8 +91,9 @@ class CVAE(ModelPlugin[CVAEConfig]):
         import torch
 
         from vidsynth.nn.keyframes import augment_clips
+        from vidsynth.nn.losses import squared_error
         from vidsynth.tensors import to_unit
-        from vidsynth_plugins.cvae.losses import cvae_loss, kl_weight, squared_error
+        from vidsynth_plugins.cvae.losses import cvae_loss, kl_weight
 
         c: CVAEConfig = ctx.config
         x = to_unit(video)

@@ -5,27 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-
-#: ``log`` reduction: log(MSE + LOG_FLOOR); 1e-5 is a 50 dB PSNR, far below the error of 8-bit video.
-LOG_FLOOR = 1e-5
-
-
-def squared_error(x: Tensor, y: Tensor, reduction: str) -> Tensor:
-    """Per-sample squared L2 distance, ``[B]``:
-
-    * ``sum`` over pixels: the ||.||_2^2 of eq. (1), as the authors' code computes it;
-    * ``mean`` over pixels: scale-free, the same weights work at any clip size;
-    * ``log``: ``log(mean + 1e-5)``, i.e. minus PSNR / 4.34 per clip: every clip counts the same in dB,
-      so clips with large errors (fast motion) do not drown the slow ones, as they would under ``mean``.
-    """
-    d = (x - y).pow(2).flatten(1)
-    if reduction == "sum":
-        return d.sum(1)
-    if reduction == "mean":
-        return d.mean(1)
-    if reduction == "log":
-        return torch.log(d.mean(1) + LOG_FLOOR)
-    raise ValueError(f"unknown reduction {reduction!r} (sum, mean or log)")
+from vidsynth.nn.losses import squared_error
 
 
 def gaussian_kl(mu: Tensor, sigma: Tensor) -> Tensor:

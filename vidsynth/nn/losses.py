@@ -1,5 +1,6 @@
-"""GAN losses shared by the plugins: Wasserstein (with gradient penalty or weight clipping), the
-non-saturating loss with one-sided label smoothing, and the hinge loss.
+"""Losses shared by the plugins: Wasserstein (with gradient penalty or weight clipping), the
+non-saturating loss with one-sided label smoothing, the hinge loss, and the per-clip squared error of the
+keyframe models (cvae's reconstruction terms, cgan's optional one).
 
 Conventions: a critic/discriminator returns one raw score per sample, shape ``[B]`` or ``[B, 1]``; every
 loss here returns a scalar that the caller *minimises* (the critic's loss too), so a plugin writes
@@ -134,3 +135,26 @@ def motion_matching_loss(fake: Tensor, real: Tensor, eps: float = 1e-6) -> Tenso
     than the data, with a gradient that does not vanish when the critics win."""
     target = motion_energy(real.detach()).clamp_min(eps)
     return (motion_energy(fake) / target - 1.0) ** 2
+
+
+# -- reconstruction (cvae, cgan) -------------------------------------------------------------------------
+#: ``log`` reduction: log(MSE + LOG_FLOOR); 1e-5 is a 50 dB PSNR, far below the error of 8-bit video.
+LOG_FLOOR = 1e-5
+
+
+def squared_error(x: Tensor, y: Tensor, reduction: str) -> Tensor:
+    """Per-sample squared L2 distance, ``[B]``:
+
+    * ``sum`` over pixels: the ||.||_2^2 of eq. (1), as the authors' code computes it;
+    * ``mean`` over pixels: scale-free, the same weights work at any clip size;
+    * ``log``: ``log(mean + 1e-5)``, i.e. minus PSNR / 4.34 per clip: every clip counts the same in dB,
+      so clips with large errors (fast motion) do not drown the slow ones, as they would under ``mean``.
+    """
+    d = (x - y).pow(2).flatten(1)
+    if reduction == "sum":
+        return d.sum(1)
+    if reduction == "mean":
+        return d.mean(1)
+    if reduction == "log":
+        return torch.log(d.mean(1) + LOG_FLOOR)
+    raise ValueError(f"unknown reduction {reduction!r} (sum, mean or log)")
