@@ -41,8 +41,8 @@ class CGANConfig(KeyframeNetConfig):
 
 # `small` adds to the shared narrow networks (residual output over the cross-fade, keyframe injection,
 # augmentation) cvae's motion base, an EMA of G, and the reconstruction term that the paper's G lacks:
-# without it G is 1.3-2.6 dB below the cross-fade on held-out clips; with weight 100 it is ahead of it on
-# every kind of held-out motion (docs/models/cgan.md, "Measured").
+# without it G was 1.5-4.3 dB below the cross-fade on held-out carphone; with weight 100 it is ahead of it
+# on every kind of held-out motion measured (docs/models/cgan.md, "Measured").
 SMALL: dict[str, Any] = {**SMALL_NETWORKS, "motion": "costvolume", "ema": 0.99, "lambda_video": 100.0}
 
 
