@@ -42,12 +42,42 @@ def matmul_peak(n: int, repeats: int = 5) -> float:
 
 
 def step_flops(step: Any) -> int:
-    """FLOPs of one call of ``step`` (matmuls and convolutions, forward and backward)."""
+    """FLOPs of one call of ``step`` (matmuls and convolutions, forward and backward).
+
+    ``FlopCounterMode`` first; where it cannot follow the step (its module tracker's backward hooks fail on a
+    gradient penalty's ``autograd.grad``, torch 2.13: "A leaf node was passed to _will_engine_execute_node"),
+    the same per-op FLOP formulas (``torch.utils.flop_counter.flop_registry``) applied by a plain dispatch
+    mode without module tracking (``dispatch_flops``)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as counter:
-        step()
+    try:
+        with FlopCounterMode(display=False) as counter:
+            step()
+    except RuntimeError:
+        return dispatch_flops(step)
     return counter.get_total_flops()
+
+
+def dispatch_flops(step: Any) -> int:
+    """FLOPs of one call of ``step``: ``flop_registry``'s formula for every op that reaches the dispatcher
+    (matmuls, convolutions and their backward passes, double backward included), no module hooks."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class Count(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            formula = flop_registry.get(func._overloadpacket)
+            if formula is not None:
+                self.total += formula(*args, **kwargs, out_val=out)
+            return out
+
+    with Count() as counter:
+        step()
+    return counter.total
 
 
 def measure(plugin: str, preset: str, batch_size: int | None, steps: int, warmup: int) -> dict[str, Any]:
@@ -100,8 +130,6 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 row = measure(plugin.name, preset, args.batch_size, args.steps, args.warmup)
             except RuntimeError as exc:
-                # FlopCounterMode cannot follow every step: e.g. a gradient penalty's autograd.grad under its
-                # backward hooks (torch 2.13: "A leaf node was passed to _will_engine_execute_node")
                 print(f"| {plugin.name} | {preset} | not counted: {str(exc).splitlines()[0][:110]} |")
                 sys.stdout.flush()
                 continue
