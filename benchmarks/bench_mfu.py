@@ -1,9 +1,9 @@
 """Model FLOP utilisation (MFU) of each plugin's training step on this machine's CPU.
 
 For every plugin and preset: the FLOPs of one ``ModelPlugin.train_step`` (built exactly as the trainer
-builds it, fp32 on the CPU; counted with ``torch.utils.flop_counter.FlopCounterMode``: matrix products and
-convolutions, forward and backward, the usual MFU convention, so the optimizer's elementwise work counts
-as time but not as FLOPs), the median seconds per step after warm-up, and the machine's measured fp32
+builds it, fp32 on the CPU; counted by ``step_flops`` with ``torch.utils.flop_counter``'s per-op formulas:
+matrix products and convolutions, forward and backward, the usual MFU convention, so the optimizer's
+elementwise work counts as time but not as FLOPs), the median seconds per step after warm-up, and the machine's measured fp32
 matmul peak (a large square ``torch.mm`` at the same thread count). MFU = FLOPs / seconds / peak.
 
     python benchmarks/bench_mfu.py                                   # cvae, cgan, pix2pix-chain: paper
@@ -52,7 +52,8 @@ def step_flops(step: Any) -> int:
     convolution backward against 0.67 of forward in a manifold-traverse ``paper`` step, whose 48 critics are
     one grouped convolution). Here a convolution's backward counts exactly its forward FLOPs once per
     gradient it computes (input, weight), the usual convention; the counts equal ``FlopCounterMode``'s
-    wherever no convolution is grouped (checked on the cvae and wgan3d ``small`` steps)."""
+    wherever no convolution is grouped and ``FlopCounterMode`` runs (checked on the cvae and pix2pix-chain
+    ``small`` steps)."""
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils.flop_counter import conv_flop_count, flop_registry
 

@@ -145,7 +145,8 @@ LOG_FLOOR = 1e-5
 def squared_error(x: Tensor, y: Tensor, reduction: str) -> Tensor:
     """Per-sample squared L2 distance, ``[B]``:
 
-    * ``sum`` over pixels: the ||.||_2^2 of eq. (1), as the authors' code computes it;
+    * ``sum`` over pixels: the ||.||_2^2 of eq. (1) of Penington et al. 2019 (the cvae's paper), as the
+      authors' code computes it;
     * ``mean`` over pixels: scale-free, the same weights work at any clip size;
     * ``log``: ``log(mean + 1e-5)``, i.e. minus PSNR / 4.34 per clip: every clip counts the same in dB,
       so clips with large errors (fast motion) do not drown the slow ones, as they would under ``mean``.
