@@ -115,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         plugins = [registry.model(name) for name in args.plugins.split(",")]
     except VidsynthError as exc:
         sys.exit(f"error: {exc}")
+    unknown = [p for p in args.presets.split(",") if not any(p in plugin.presets for plugin in plugins)]
+    if unknown:
+        known = sorted({p for plugin in plugins for p in plugin.presets})
+        sys.exit(f"error: no chosen plugin has preset {', '.join(map(repr, unknown))}; they have: {', '.join(known)}")
     peak = matmul_peak(args.peak_size)
     print(f"# torch {torch.__version__}, python {platform.python_version()}, {platform.machine()}, "
           f"{torch.get_num_threads()} threads, fp32 CPU; matmul peak {peak / 1e9:.1f} GFLOP/s "
