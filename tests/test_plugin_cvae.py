@@ -162,13 +162,33 @@ def test_kl_is_zero_at_the_prior_and_warms_up_linearly():
 
 # -- the residual design ------------------------------------------------------------------------------
 def test_untrained_residual_model_is_exactly_the_linear_interpolation():
-    config = PLUGIN.make_config("small", TINY)
+    config = PLUGIN.make_config("small", {**TINY, "motion": "none"})
     torch.manual_seed(0)
     modules = PLUGIN.build(config)
     condition = clips(config, n=2)[:, :, [0, -1]]
     out = run_sample(PLUGIN, modules, config, condition, 2, seed=0)
     expected = linear_interpolation((condition + 1) / 2, config.frames) * 2 - 1
     assert torch.allclose(out, expected, atol=1e-6)
+
+
+def test_untrained_small_model_is_exactly_its_baselines_clip_by_clip():
+    """``small``'s gated base: where the camera does not move, the cross-fade (the cost-volume blend starts
+    at 0); where it moves, eval's optical-flow baseline (the refinement starts closed)."""
+    pytest.importorskip("cv2")
+    from vidsynth.flow import keyframe_flows
+    from vidsynth.metrics.baselines import flow_interpolation
+
+    config = PLUGIN.make_config("small", TINY)
+    torch.manual_seed(0)
+    modules = PLUGIN.build(config)
+    condition = clips(config, n=4)[:, :, [0, -1]]
+    out = run_sample(PLUGIN, modules, config, condition, 4, seed=0)
+    keys = (condition + 1) / 2
+    moving = modules["model"].generator.motion.camera_moves(keyframe_flows(keys[:, :, 0], keys[:, :, 1]))
+    fade = linear_interpolation(keys, config.frames) * 2 - 1
+    along_flow = flow_interpolation(condition, config.frames)
+    expected = torch.where(moving.view(-1, 1, 1, 1, 1), along_flow, fade)
+    assert torch.allclose(out, expected, atol=1e-5)
 
 
 def test_keyframes_of_samples_equal_the_inputs_whatever_the_weights():
@@ -242,7 +262,7 @@ def test_training_pass_makes_the_base_video_once_with_the_same_numbers_and_gradi
     """``with_mean`` runs the generator on 2B rows that share their keyframes: the base video (cost-volume
     motion) is made once and stacked (issue 17); outputs and gradients are those of the plain pass, which
     makes it for both halves."""
-    config = PLUGIN.make_config("small", TINY)
+    config = PLUGIN.make_config("small", {**TINY, "motion": "costvolume"})
     torch.manual_seed(0)
     model = PLUGIN.build(config)["model"]
     with torch.no_grad():  # move the motion blend and the gate off 0, so that the base and residual matter

@@ -45,7 +45,8 @@ SMALL: dict[str, Any] = {
     "kl_weight": 1e-3,
     "kl_warmup": 200,
     "mean_weight": 2.0,
-    "motion": "costvolume",
+    "motion": "gated",
+    "steps": 2000,
 }
 
 

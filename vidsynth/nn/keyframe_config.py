@@ -38,7 +38,7 @@ class KeyframeNetConfig(ModelConfig):
     inject_layers: tuple[int, ...] = ()  # generator layers (0..4) that also get the raw keyframes
     output: Literal["sigmoid", "residual"] = "sigmoid"
     ramp: Literal["sine", "parabola"] = "sine"
-    motion: Literal["none", "costvolume", "flow"] = "none"  # residual base: lerp, lerp blended with motion paths, or optical flow
+    motion: Literal["none", "costvolume", "flow", "gated"] = "none"  # residual base: lerp, lerp blended with motion paths, optical flow, or per clip one of the last two
     augment: bool = False  # random horizontal flip and time reversal of each training clip
 
 

@@ -1,0 +1,101 @@
+"""The gated base video of the keyframe models (``motion="gated"``): per clip the optical-flow base when the
+camera moves, the cost-volume base when it does not; the rule is the size of the global (affine) motion,
+the same at any resolution, and a composed large video keeps the branch the network chose."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vidsynth.flow import flow_video, keyframe_flows
+from vidsynth.nn.keyframes import GatedMotion, KeyframeVideoGenerator, global_motion_size, resize_keyframes
+from vidsynth_plugins.cvae import CVAE
+
+from test_flow_motion import pan_clip
+
+pytest.importorskip("cv2")
+
+
+def still_scene_with_a_moving_square(size: int, shift: int) -> torch.Tensor:
+    """Keyframes ``[1, 3, 2, size, size]``: the same smooth texture, a bright square moved ``shift`` px."""
+    g = torch.Generator().manual_seed(3)
+    background = torch.nn.functional.avg_pool2d(torch.rand(1, 3, size, size, generator=g), 5, stride=1, padding=2)
+    side = size // 5
+    first, last = background.clone(), background.clone()
+    first[..., size // 4:size // 4 + side, size // 4:size // 4 + side] = 1.0
+    last[..., size // 4:size // 4 + side, size // 4 + shift:size // 4 + shift + side] = 1.0
+    return torch.stack([first, last], dim=2)
+
+
+def motion_size(keys: torch.Tensor) -> float:
+    flows = keyframe_flows(keys[:, :, 0], keys[:, :, 1])
+    return global_motion_size(flows[0], flows[2]).item()
+
+
+def test_the_global_motion_of_a_pan_is_its_step_over_the_frame_size_at_any_resolution():
+    small = pan_clip(frames=5, size=32, step=1.0)[:, :, [0, -1]]  # 4 px over 32
+    large = pan_clip(frames=5, size=128, step=4.0)[:, :, [0, -1]]  # 16 px over 128
+    assert motion_size(small) == pytest.approx(4 / 32, rel=0.15)
+    assert motion_size(large) == pytest.approx(16 / 128, rel=0.15)
+
+
+def test_an_object_moving_over_a_still_background_is_not_camera_motion():
+    keys = still_scene_with_a_moving_square(32, shift=4)
+    assert motion_size(keys) < GatedMotion.threshold / 2
+    assert motion_size(pan_clip(frames=5, size=32, step=1.0)[:, :, [0, -1]]) > 2 * GatedMotion.threshold
+
+
+def test_each_clip_of_a_batch_gets_the_base_of_its_kind():
+    torch.manual_seed(0)
+    pan = pan_clip(frames=5, size=32, step=1.0)[:, :, [0, -1]]
+    still = still_scene_with_a_moving_square(32, shift=4)
+    keys = torch.cat([pan, still])
+    gated = GatedMotion(3)
+    with torch.no_grad():
+        gated.cost.alpha_raw.fill_(0.05)  # so that the two branches differ from the cross-fade and each other
+        video = gated(keys, 8)
+        along_flow, cost = gated.flow(keys, 8), gated.cost(keys, 8)
+    assert torch.equal(video[0], along_flow[0]) and torch.equal(video[1], cost[1])
+    assert (along_flow[1] - cost[1]).abs().max() > 1e-3
+    assert torch.equal(video[:, :, 0], keys[:, :, 0]) and torch.equal(video[:, :, -1], keys[:, :, 1])
+
+
+def test_a_branch_not_chosen_gets_no_gradient():
+    keys = pan_clip(frames=5, size=32, step=1.0)[:, :, [0, -1]]
+    gated = GatedMotion(3)
+    with torch.no_grad():
+        gated.flow.gates.fill_(0.1)
+    gated(keys, 8).pow(2).sum().backward()
+    assert gated.flow.gates.grad.abs().sum() > 0
+    assert gated.cost.alpha_raw.grad is None or gated.cost.alpha_raw.grad.abs().sum() == 0
+
+
+def test_a_large_video_keeps_the_branch_the_network_chose():
+    """Composed at 4x the network's size with the residual off: a pan is the flow interpolation of the
+    full-size keyframes; a still scene is the cost-volume base (the cross-fade while its blend is 0)."""
+    torch.manual_seed(0)
+    gen = KeyframeVideoGenerator(3, 8, 16, 4, 4, (8, 8, 8, 8, 8), (1, 1, 1, 1, 2), inject_layers=(1, 4),
+                                 output="residual", motion="gated").eval()
+    pan = pan_clip(frames=5, size=64, step=2.0)[:, :, [0, -1]]
+    still = still_scene_with_a_moving_square(64, shift=6)
+    with torch.no_grad():
+        for keys, expected in [(pan, flow_video(pan, 8)),
+                               (still, torch.lerp(still[:, :, :1], still[:, :, 1:], torch.linspace(0, 1, 8).view(1, 1, 8, 1, 1)))]:
+            video = gen.at_resolution(torch.randn(1, 4), torch.randn(1, 8), resize_keyframes(keys, 16), keys)
+            assert video.shape == (1, 3, 8, 64, 64)
+            assert torch.allclose(video, expected, atol=1e-5)
+        # both in one batch (each branch computed for the batch, each clip keeps its own)
+        both = torch.cat([pan, still])
+        video = gen.at_resolution(torch.randn(2, 4), torch.randn(2, 8), resize_keyframes(both, 16), both)
+        assert torch.allclose(video[:1], flow_video(pan, 8), atol=1e-5)
+        assert torch.allclose(video[1:], still[:, :, :1] + (still[:, :, 1:] - still[:, :, :1])
+                              * torch.linspace(0, 1, 8).view(1, 1, 8, 1, 1), atol=1e-5)
+
+
+def test_the_cvae_accepts_the_gated_base_and_an_untrained_model_starts_at_its_bases():
+    plugin = CVAE()
+    config = plugin.make_config("small", {"motion": "gated"})
+    model = plugin.build(config)["model"]
+    assert isinstance(model.generator.motion, GatedMotion)
+    names = set(model.state_dict())
+    assert {"generator.motion.flow.gates", "generator.motion.cost.alpha_raw"} <= names
