@@ -99,3 +99,37 @@ def test_the_cvae_accepts_the_gated_base_and_an_untrained_model_starts_at_its_ba
     assert isinstance(model.generator.motion, GatedMotion)
     names = set(model.state_dict())
     assert {"generator.motion.flow.gates", "generator.motion.cost.alpha_raw"} <= names
+
+
+def test_at_photo_size_the_refinement_reads_the_flows_in_network_pixels():
+    """A 64 x 64 video from a 16 x 16 network: the flows the refinement sees are the full-size flows over 4
+    (each axis by its own ratio), the scale it was trained on, not 4 times larger."""
+    from vidsynth.flow import flows_from
+    from vidsynth.nn.keyframes import FlowMotion
+
+    torch.manual_seed(0)
+    motion = FlowMotion(3)
+    seen = []
+    motion.refine.register_forward_hook(lambda module, args, out: seen.append(args[0][:, -4:].clone()))
+    keys = pan_clip(frames=5, size=64, step=2.0)[:, :, [0, -1]]
+    flows = keyframe_flows(keys[:, :, 0], keys[:, :, 1])
+    with torch.no_grad():
+        motion.frame(keys[:, :, 0], keys[:, :, 1], flows, 0.5)
+        motion.frame(keys[:, :, 0], keys[:, :, 1], flows, 0.5, pixels=(4.0, 2.0))
+    raw = torch.cat(flows_from(flows, 0.5), dim=1) / 4
+    assert torch.allclose(seen[0], raw.clamp(-4, 4))
+    scale = torch.tensor([4.0, 2.0, 4.0, 2.0]).view(1, 4, 1, 1)
+    assert torch.allclose(seen[1], (raw / scale).clamp(-4, 4))
+    assert raw.abs().max() > 1.0  # a real shift, so the scaling is seen
+
+
+def test_a_large_video_passes_the_ratio_of_sizes_to_the_refinement():
+    torch.manual_seed(0)
+    gen = KeyframeVideoGenerator(3, 8, 16, 4, 4, (8, 8, 8, 8, 8), (1, 1, 1, 1, 2), inject_layers=(1, 4),
+                                 output="residual", motion="flow").eval()
+    seen = []
+    gen.motion.refine.register_forward_hook(lambda module, args, out: seen.append(args[0][:, -4:].abs().max().item()))
+    keys = pan_clip(frames=5, size=64, step=2.0)[:, :, [0, -1]]  # 8 px over the clip at 64: 2 px at 16
+    with torch.no_grad():
+        gen.at_resolution(torch.randn(1, 4), torch.randn(1, 8), resize_keyframes(keys, 16), keys)
+    assert 0.1 < max(seen) <= 2.5 / 4  # at most ~2 network pixels, in units of 4; unscaled it would be ~2
