@@ -133,3 +133,21 @@ def test_a_large_video_passes_the_ratio_of_sizes_to_the_refinement():
     with torch.no_grad():
         gen.at_resolution(torch.randn(1, 4), torch.randn(1, 8), resize_keyframes(keys, 16), keys)
     assert 0.1 < max(seen) <= 2.5 / 4  # at most ~2 network pixels, in units of 4; unscaled it would be ~2
+
+
+def test_at_another_size_the_cost_volume_blend_follows_the_full_size_optical_flow():
+    """With the blend fully open and the residual off, a 64 x 64 video from a 16 x 16 ``costvolume`` network
+    is the interpolation along the full-size keyframes' optical flow (not the 16 x 16 field upsampled)."""
+    from vidsynth.nn.keyframes import motion_interpolation
+
+    torch.manual_seed(0)
+    gen = KeyframeVideoGenerator(3, 8, 16, 4, 4, (8, 8, 8, 8, 8), (1, 1, 1, 1, 2), inject_layers=(1, 4),
+                                 output="residual", motion="costvolume").eval()
+    with torch.no_grad():
+        gen.motion.alpha_raw.fill_(1.0 / gen.motion.alpha_scale)
+        gen.residual_gate.zero_()
+    keys = pan_clip(frames=5, size=64, step=2.0)[:, :, [0, -1]]
+    with torch.no_grad():
+        video = gen.at_resolution(torch.randn(1, 4), torch.randn(1, 8), resize_keyframes(keys, 16), keys)
+    expected = motion_interpolation(keys, keyframe_flows(keys[:, :, 0], keys[:, :, 1])[0], 8)
+    assert torch.allclose(video, expected, atol=1e-5)
