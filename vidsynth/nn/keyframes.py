@@ -136,16 +136,6 @@ def resize_frames(frames: Tensor, size: tuple[int, int]) -> Tensor:
     return out.view(*lead, c, *size)
 
 
-def resize_flow(flow: Tensor, size: tuple[int, int]) -> Tensor:
-    """A flow ``[B, 2, h, w]`` in pixels -> ``[B, 2, H, W]`` in pixels of the new size: upsampled (bilinear)
-    and each component scaled by its axis' ratio (a 1-pixel shift at 32 wide is 16 pixels at 512 wide)."""
-    h, w = flow.shape[-2:]
-    if (h, w) == tuple(size):
-        return flow
-    scale = torch.tensor([size[1] / w, size[0] / h], device=flow.device, dtype=flow.dtype).view(1, 2, 1, 1)
-    return F.interpolate(flow, size=tuple(size), mode="bilinear", align_corners=False) * scale
-
-
 class CostVolumeMotion(BlockMatchingBlend):
     """A motion-aware base video: the linear interpolation, moved part of the way towards an interpolation
     along estimated motion paths. Two learned numbers, nothing else to fit.
@@ -474,12 +464,13 @@ class KeyframeVideoGenerator(nn.Module):
                 moving = None
         # the flows of the full-size keyframes: the flow base's, and at another size than the network's the
         # motion paths of the cost-volume blend (its own field, found at the network's size and upsampled,
-        # was 0.14 dB worse on carphone at 128 px)
-        uses_flow = flow_motion is not None or (cost_motion is not None and size != tuple(small.shape[-2:]))
-        flows = keyframe_flows(first.float(), last.float()) if uses_flow else None
-        flow = None
+        # was 0.14 dB worse on carphone at 128 px); at its own size the blend keeps its own field
+        own_size = size == tuple(small.shape[-2:])
+        needs_flows = flow_motion is not None or (cost_motion is not None and not own_size)
+        flows = keyframe_flows(first.float(), last.float()) if needs_flows else None
+        flow = None  # the cost-volume blend's motion paths
         if cost_motion is not None:
-            flow = cost_motion.flow(small) if flows is None or size == tuple(small.shape[-2:]) else flows[0]
+            flow = cost_motion.flow(small) if own_size else flows[0]
         pixels = (size[1] / small.shape[-1], size[0] / small.shape[-2])  # full-size pixels per network pixel
         out = full.new_empty(full.shape[0], full.shape[1], self.frames, *size)
         out[:, :, 0], out[:, :, -1] = first, last  # exactly the keyframes, whatever rounding does
