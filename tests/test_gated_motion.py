@@ -54,7 +54,9 @@ def test_each_clip_of_a_batch_gets_the_base_of_its_kind():
     with torch.no_grad():
         gated.cost.alpha_raw.fill_(0.05)  # so that the two branches differ from the cross-fade and each other
         video = gated(keys, 8)
-        along_flow, cost = gated.flow(keys, 8), gated.cost(keys, 8)
+        along_flow = gated.flow(keys, 8)
+        # the still clip's base: the cross-fade moved alpha of the way along the keyframes' optical flow
+        cost = gated.cost(keys, 8, flow=keyframe_flows(keys[:, :, 0], keys[:, :, 1])[0])
     assert torch.equal(video[0], along_flow[0]) and torch.equal(video[1], cost[1])
     assert (along_flow[1] - cost[1]).abs().max() > 1e-3
     assert torch.equal(video[:, :, 0], keys[:, :, 0]) and torch.equal(video[:, :, -1], keys[:, :, 1])
@@ -151,3 +153,18 @@ def test_at_another_size_the_cost_volume_blend_follows_the_full_size_optical_flo
         video = gen.at_resolution(torch.randn(1, 4), torch.randn(1, 8), resize_keyframes(keys, 16), keys)
     expected = motion_interpolation(keys, keyframe_flows(keys[:, :, 0], keys[:, :, 1])[0], 8)
     assert torch.allclose(video, expected, atol=1e-5)
+
+
+def test_at_the_networks_own_size_composing_is_the_forward_pass():
+    """The still branch follows the keyframes' optical flow at every size, so composing a video at the
+    network's own size is exactly its forward pass, for either kind of clip in a batch."""
+    torch.manual_seed(0)
+    gen = KeyframeVideoGenerator(3, 8, 32, 4, 4, (8, 8, 8, 8, 8), (1, 1, 1, 1, 2), inject_layers=(1, 4),
+                                 output="residual", motion="gated").eval()
+    keys = torch.cat([pan_clip(frames=5, size=32, step=1.0)[:, :, [0, -1]], still_scene_with_a_moving_square(32, 4)])
+    with torch.no_grad():
+        gen.motion.cost.alpha_raw.fill_(0.08)
+        gen.motion.flow.gates.fill_(0.05)
+        gen.residual_gate.fill_(0.1)
+        z, codes = torch.randn(2, 4), torch.randn(2, 8)
+        assert torch.allclose(gen.at_resolution(z, codes, keys, keys), gen(z, codes, keys), atol=1e-5)

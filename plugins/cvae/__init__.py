@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import vidsynth
+from vidsynth.errors import ConfigError
 from vidsynth.model import ModelPlugin, Task
 from vidsynth.nn.keyframe_config import (PENINGTON_2019, SMALL_NETWORKS, KeyframeNetConfig,
                                       check_keyframe_config, check_keyframe_frames)
@@ -32,6 +33,7 @@ class CVAEConfig(KeyframeNetConfig):
     kl_warmup: int = 0  # steps over which the KL weight grows from 0 to kl_weight
     reduction: Literal["sum", "mean", "log"] = "sum"
     mean_weight: float = 0.0  # weight of ||X - G(z=0)||^2
+    ssim_weight: float = 0.0  # weight of the SSIM dissimilarity of G(z=0) (or G(z) without the mean term)
 
 
 SMALL: dict[str, Any] = {
@@ -45,6 +47,7 @@ SMALL: dict[str, Any] = {
     "kl_weight": 1e-3,
     "kl_warmup": 200,
     "mean_weight": 2.0,
+    "ssim_weight": 1.0,
     "motion": "gated",
     "steps": 2000,
 }
@@ -73,6 +76,10 @@ class CVAE(ModelPlugin[CVAEConfig]):
     def check_config(self, config: CVAEConfig) -> None:
         super().check_config(config)
         check_keyframe_config(config)
+        if config.ssim_weight < 0:
+            raise ConfigError(f"ssim_weight must be >= 0, got {config.ssim_weight}")
+        if config.ssim_weight > 0 and config.size < 11:
+            raise ConfigError(f"ssim_weight needs frames of at least 11x11 pixels (SSIM's window), got size {config.size}")
 
     # -- networks ------------------------------------------------------------------------------
     def build(self, config: CVAEConfig) -> dict[str, Any]:
@@ -94,7 +101,7 @@ class CVAE(ModelPlugin[CVAEConfig]):
         from vidsynth.nn.keyframes import augment_clips
         from vidsynth.nn.losses import squared_error
         from vidsynth.tensors import to_unit
-        from vidsynth_plugins.cvae.losses import cvae_loss, kl_weight
+        from vidsynth_plugins.cvae.losses import cvae_loss, kl_weight, ssim_dissimilarity
 
         c: CVAEConfig = ctx.config
         x = to_unit(video)
@@ -115,6 +122,10 @@ class CVAE(ModelPlugin[CVAEConfig]):
             mean_term = squared_error(x, out["mean"].float(), c.reduction).mean()
             loss = loss + c.mean_weight * mean_term
             logged.update(mean=mean_term, loss=loss)
+        if c.ssim_weight > 0:
+            ssim_term = ssim_dissimilarity(x, (out["mean"] if with_mean else out["recon"]).float(), c.reduction)
+            loss = loss + c.ssim_weight * ssim_term.mean()
+            logged.update(ssim=ssim_term.mean(), loss=loss)
         ctx.optimize("model", loss)
         # one host transfer for the logged numbers (each float() of a GPU tensor is a sync)
         logs = dict(zip(logged, torch.stack([v.detach() for v in logged.values()]).tolist()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from vidsynth.metrics.pixel import ssim_per_frame
 from vidsynth.nn.losses import squared_error
 
 
@@ -44,3 +45,11 @@ def cvae_loss(
     kl = gaussian_kl(mu, sigma)
     total = beta * kl + lambda_video * video_term + lambda_keyframes * key_term
     return {"loss": total.mean(), "kl": kl.mean(), "video": video_term.mean(), "keyframes": key_term.mean()}
+
+
+def ssim_dissimilarity(video: Tensor, recon: Tensor, reduction: str) -> Tensor:
+    """``1 - SSIM`` of the in-between frames, per clip ``[B]`` (eval's SSIM: the Gaussian window of Wang et
+    al. 2004, differentiable); with ``reduction="log"`` its log, so that, like the log squared error, a
+    clip's term is relative and a given fraction less dissimilarity counts the same on every clip."""
+    d = 1.0 - ssim_per_frame(recon[:, :, 1:-1], video[:, :, 1:-1]).mean(dim=1)
+    return torch.log(d.clamp_min(0.0) + 1e-4) if reduction == "log" else d

