@@ -293,6 +293,9 @@ class GatedMotion(nn.Module):
         super().__init__()
         self.flow = FlowMotion(channels)
         self.cost = CostVolumeMotion()
+        # the blend follows the optical flow, so the cost volume's temperature takes no part: frozen (kept in
+        # the state dict), as DistributedDataParallel needs every trainable parameter to get a gradient
+        self.cost.log_tau.requires_grad_(False)
 
     def camera_moves(self, flows: tuple[Tensor, Tensor, Tensor, Tensor]) -> Tensor:
         """``[B]`` bool from ``keyframe_flows``: True where the global motion is over ``threshold``."""
