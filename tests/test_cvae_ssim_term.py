@@ -49,20 +49,12 @@ def test_its_gradient_moves_a_guess_towards_the_clip():
     assert ssim_dissimilarity(video, stepped, "log").sum() < before
 
 
-def test_training_with_it_logs_it_and_lowers_it_on_a_fixed_batch():
-    config = PLUGIN.make_config("small", {**TINY["cvae"], "batch_size": 2, "lr": 3e-3, "augment": False,
-                                          "ssim_weight": 1.0})
-    ctx = cpu_context(PLUGIN, config)
-    video = clips(config, n=2)
-    history = []
-    for step in range(12):
-        ctx.step = step
-        history.append(PLUGIN.train_step(ctx, video))
-    assert all(math.isfinite(v) for h in history for v in h.values())
-    assert sum(h["ssim"] for h in history[-3:]) < sum(h["ssim"] for h in history[:3])
+def test_small_trains_with_it_and_without_it_nothing_is_logged():
+    """On in ``small`` (test_plugin_cvae's training test sees the term logged and falling), off in ``paper``."""
     assert PLUGIN.make_config("small").ssim_weight == 1.0 and PLUGIN.make_config("paper").ssim_weight == 0.0
     off = PLUGIN.make_config("small", {**TINY["cvae"], "batch_size": 2, "ssim_weight": 0.0})
-    assert "ssim" not in PLUGIN.train_step(cpu_context(PLUGIN, off), video)
+    logs = PLUGIN.train_step(cpu_context(PLUGIN, off), clips(off, n=2))
+    assert "ssim" not in logs and all(math.isfinite(v) for v in logs.values())
 
 
 def test_config_rejects_a_negative_weight_and_frames_smaller_than_the_window():
