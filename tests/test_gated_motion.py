@@ -1,6 +1,7 @@
-"""The gated base video of the keyframe models (``motion="gated"``): per clip the optical-flow base when the
-camera moves, the cost-volume base when it does not; the rule is the size of the global (affine) motion,
-the same at any resolution, and a composed large video keeps the branch the network chose."""
+"""The gated base video of the keyframe models (``motion="gated"``): per clip the refined optical-flow base
+when the camera moves, a blend of the cross-fade and the optical-flow interpolation when it does not; the
+rule is the size of the global (affine) motion, the same at any resolution, a composed large video keeps
+the branch the network chose, and its still-camera blend trusts the flow more where it is trustworthy."""
 
 from __future__ import annotations
 
@@ -55,9 +56,10 @@ def test_each_clip_of_a_batch_gets_the_base_of_its_kind():
         gated.cost.alpha_raw.fill_(0.05)  # so that the two branches differ from the cross-fade and each other
         video = gated(keys, 8)
         along_flow = gated.flow(keys, 8)
-        # the still clip's base: the cross-fade moved alpha of the way along the keyframes' optical flow
-        cost = gated.cost(keys, 8, flow=keyframe_flows(keys[:, :, 0], keys[:, :, 1])[0])
-    assert torch.equal(video[0], along_flow[0]) and torch.equal(video[1], cost[1])
+        # the still clip's base: the cross-fade moved alpha of the way to the optical-flow interpolation
+        lerp = torch.lerp(keys[:, :, :1], keys[:, :, 1:], torch.linspace(0, 1, 8).view(1, 1, 8, 1, 1))
+        cost = lerp + gated.cost.alpha * (flow_video(keys, 8) - lerp)
+    assert torch.equal(video[0], along_flow[0]) and torch.allclose(video[1], cost[1], atol=1e-6)
     assert (along_flow[1] - cost[1]).abs().max() > 1e-3
     assert torch.equal(video[:, :, 0], keys[:, :, 0]) and torch.equal(video[:, :, -1], keys[:, :, 1])
 
@@ -74,15 +76,19 @@ def test_a_branch_not_chosen_gets_no_gradient():
 
 def test_a_large_video_keeps_the_branch_the_network_chose():
     """Composed at 4x the network's size with the residual off: a pan is the flow interpolation of the
-    full-size keyframes; a still scene is the cost-volume base (the cross-fade while its blend is 0)."""
+    full-size keyframes; a still scene is the still-camera blend with its per-clip weight at that size."""
     torch.manual_seed(0)
     gen = KeyframeVideoGenerator(3, 8, 16, 4, 4, (8, 8, 8, 8, 8), (1, 1, 1, 1, 2), inject_layers=(1, 4),
                                  output="residual", motion="gated").eval()
     pan = pan_clip(frames=5, size=64, step=2.0)[:, :, [0, -1]]
     still = still_scene_with_a_moving_square(64, shift=6)
+    flows = keyframe_flows(still[:, :, 0], still[:, :, 1])
+    alpha = gen.motion.still_alpha(flows, still[:, :, 0], still[:, :, 1], octaves=2.0)  # 64 = 16 x 2^2
+    assert 0 < alpha.item() <= 1  # the learned alpha is 0 here; two octaves up the flow is trusted more
+    lerp = torch.lerp(still[:, :, :1], still[:, :, 1:], torch.linspace(0, 1, 8).view(1, 1, 8, 1, 1))
+    still_base = lerp + alpha.item() * (flow_video(still, 8, flows) - lerp)
     with torch.no_grad():
-        for keys, expected in [(pan, flow_video(pan, 8)),
-                               (still, torch.lerp(still[:, :, :1], still[:, :, 1:], torch.linspace(0, 1, 8).view(1, 1, 8, 1, 1)))]:
+        for keys, expected in [(pan, flow_video(pan, 8)), (still, still_base)]:
             video = gen.at_resolution(torch.randn(1, 4), torch.randn(1, 8), resize_keyframes(keys, 16), keys)
             assert video.shape == (1, 3, 8, 64, 64)
             assert torch.allclose(video, expected, atol=1e-5)
@@ -90,8 +96,29 @@ def test_a_large_video_keeps_the_branch_the_network_chose():
         both = torch.cat([pan, still])
         video = gen.at_resolution(torch.randn(2, 4), torch.randn(2, 8), resize_keyframes(both, 16), both)
         assert torch.allclose(video[:1], flow_video(pan, 8), atol=1e-5)
-        assert torch.allclose(video[1:], still[:, :, :1] + (still[:, :, 1:] - still[:, :, :1])
-                              * torch.linspace(0, 1, 8).view(1, 1, 8, 1, 1), atol=1e-5)
+        assert torch.allclose(video[1:], still_base, atol=1e-5)
+
+
+def test_the_still_blend_trusts_the_flow_more_above_the_networks_size_where_the_flow_explains_the_motion():
+    """``still_alpha``: the learned alpha at the network's size; above it, more per octave where the flow
+    carries each keyframe onto the other (a moved square) than where it cannot (unrelated pictures)."""
+    gated = GatedMotion(3)
+    with torch.no_grad():
+        gated.cost.alpha_raw.fill_(0.4 / gated.cost.alpha_scale)
+    moved = still_scene_with_a_moving_square(64, shift=6)
+    g = torch.Generator().manual_seed(5)
+    unrelated = torch.nn.functional.avg_pool2d(torch.rand(2, 3, 64, 64, generator=g), 5, stride=1, padding=2)
+    unrelated = unrelated.unsqueeze(0).transpose(1, 2)  # [1, 3, 2, 64, 64]
+    alphas = {}
+    for name, keys in [("moved", moved), ("unrelated", unrelated)]:
+        first, last = keys[:, :, 0], keys[:, :, 1]
+        flows = keyframe_flows(first, last)
+        with torch.no_grad():
+            alphas[name] = [gated.still_alpha(flows, first, last, o).item() for o in (0.0, 1.0, 2.0, 8.0)]
+    assert alphas["moved"][0] == alphas["unrelated"][0] == pytest.approx(0.4)
+    assert alphas["moved"][0] < alphas["moved"][1] < alphas["moved"][2] <= alphas["moved"][3] == 1.0
+    assert alphas["unrelated"][1] < alphas["moved"][1]
+    assert all(0.0 <= a <= 1.0 for a in alphas["unrelated"])
 
 
 def test_the_cvae_accepts_the_gated_base_and_an_untrained_model_starts_at_its_bases():
@@ -168,3 +195,32 @@ def test_at_the_networks_own_size_composing_is_the_forward_pass():
         gen.residual_gate.fill_(0.1)
         z, codes = torch.randn(2, 4), torch.randn(2, 8)
         assert torch.allclose(gen.at_resolution(z, codes, keys, keys), gen(z, codes, keys), atol=1e-5)
+
+
+def test_above_one_octave_over_the_networks_size_the_flow_refinement_is_scaled_down(monkeypatch):
+    """``correction_scale``: all of the refinement up to 2x the network's size, half per octave beyond; a frame
+    composed at 4x equals the same frame with the refinement's gates halved."""
+    import copy
+
+    import vidsynth.nn.keyframes as keyframes
+    from vidsynth.nn.keyframes import FlowMotion, correction_scale
+
+    assert correction_scale((1.0, 1.0)) == correction_scale((0.5, 0.5)) == correction_scale((2.0, 2.0)) == 1.0
+    assert correction_scale((4.0, 4.0)) == pytest.approx(0.5) and correction_scale((8.0, 8.0)) == pytest.approx(0.25)
+    assert correction_scale((8.0, 2.0)) == pytest.approx(0.5)  # geometric mean of the two axes
+    torch.manual_seed(0)
+    motion = FlowMotion(3)
+    with torch.no_grad():
+        motion.gates.copy_(torch.tensor([0.2, 0.1, 0.05]))
+    halved = copy.deepcopy(motion)
+    with torch.no_grad():
+        halved.gates.mul_(0.5)
+    keys = pan_clip(frames=5, size=64, step=2.0)[:, :, [0, -1]]
+    flows = keyframe_flows(keys[:, :, 0], keys[:, :, 1])
+    with torch.no_grad():
+        scaled = motion.frame(keys[:, :, 0], keys[:, :, 1], flows, 0.5, pixels=(4.0, 4.0))
+        monkeypatch.setattr(keyframes, "correction_scale", lambda pixels: 1.0)
+        expected = halved.frame(keys[:, :, 0], keys[:, :, 1], flows, 0.5, pixels=(4.0, 4.0))
+        full = motion.frame(keys[:, :, 0], keys[:, :, 1], flows, 0.5, pixels=(4.0, 4.0))
+    assert torch.allclose(scaled, expected, atol=1e-6)
+    assert (scaled - full).abs().max() > 1e-4

