@@ -163,10 +163,10 @@ class CostVolumeMotion(BlockMatchingBlend):
         """``lerp + alpha (motion - lerp)``: how far the base moves from the cross-fade towards the motion."""
         return lerp + self.alpha * (motion - lerp)
 
-    def forward(self, keyframes: Tensor, frames: int, flow: Tensor | None = None) -> Tensor:
-        """The base video; ``flow`` (pixels, first -> last) replaces the cost-volume estimate when given."""
+    def forward(self, keyframes: Tensor, frames: int) -> Tensor:
+        """The base video ``[B, C, frames, H, W]`` of keyframes ``[B, C, 2, H, W]``."""
         lerp = linear_interpolation(keyframes, frames)
-        motion = motion_interpolation(keyframes, self.flow(keyframes) if flow is None else flow, frames)
+        motion = motion_interpolation(keyframes, self.flow(keyframes), frames)
         return self.blend(lerp, motion)
 
 
