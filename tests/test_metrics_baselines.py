@@ -117,3 +117,15 @@ def test_flow_interpolation_keeps_the_keyframes_exactly():
     flow = baselines.flow_interpolation(keys, 6)
     assert flow.shape == (2, 3, 6, 24, 24)
     assert torch.equal(flow[:, :, 0], keys[:, :, 0]) and torch.equal(flow[:, :, -1], keys[:, :, 1])
+
+
+def test_flow_on_frames_too_small_for_opencv_is_a_clear_error():
+    """OpenCV's DIS needs frames at least 12 pixels wide or high; below that one clear VidsynthError, not
+    OpenCV's own exception (``vidsynth eval cvae DATA --size 4`` reached it)."""
+    pytest.importorskip("cv2")
+    from vidsynth.errors import VidsynthError
+    from vidsynth.flow import keyframe_flows
+
+    with pytest.raises(VidsynthError, match="at least 12 pixels wide or high, got 8x4"):
+        keyframe_flows(torch.rand(1, 3, 4, 8), torch.rand(1, 3, 4, 8))
+    keyframe_flows(torch.rand(1, 3, 4, 12), torch.rand(1, 3, 4, 12))  # 12 wide is enough

@@ -38,6 +38,9 @@ FLOW_INSTALL = "pip install opencv-python-headless"
 #: it started (forward-backward consistency; Sundaram, Brox & Keutzer, ECCV 2010, use a similar test
 #: whose tolerance grows with the flow; a fixed 1 px suits the small clips evaluated here)
 CONSISTENCY_PX = 1.0
+
+#: OpenCV's DIS flow needs frames at least this many pixels wide or high
+MIN_FLOW_SIDE = 12
 #: weight of a keyframe sample whose content the consistency test says the other keyframe cannot see
 OCCLUDED_WEIGHT = 0.2
 
@@ -115,6 +118,8 @@ def keyframe_flows(first: Tensor, last: Tensor) -> tuple[Tensor, Tensor, Tensor,
     import numpy as np
 
     b, _, h, w = first.shape
+    if max(h, w) < MIN_FLOW_SIDE:
+        raise VidsynthError(f"optical flow needs frames at least {MIN_FLOW_SIDE} pixels wide or high, got {w}x{h}")
     gray = ((torch.stack([first, last], 1).detach().float().mean(2).clamp(0, 1) * 255).round()
             .to(torch.uint8).cpu().numpy())  # [B, 2, H, W]
     grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
