@@ -38,9 +38,6 @@ FLOW_INSTALL = "pip install opencv-python-headless"
 #: it started (forward-backward consistency; Sundaram, Brox & Keutzer, ECCV 2010, use a similar test
 #: whose tolerance grows with the flow; a fixed 1 px suits the small clips evaluated here)
 CONSISTENCY_PX = 1.0
-
-#: OpenCV's DIS flow needs frames at least this many pixels wide or high
-MIN_FLOW_SIDE = 12
 #: weight of a keyframe sample whose content the consistency test says the other keyframe cannot see
 OCCLUDED_WEIGHT = 0.2
 
@@ -118,8 +115,6 @@ def keyframe_flows(first: Tensor, last: Tensor) -> tuple[Tensor, Tensor, Tensor,
     import numpy as np
 
     b, _, h, w = first.shape
-    if max(h, w) < MIN_FLOW_SIDE:
-        raise VidsynthError(f"optical flow needs frames at least {MIN_FLOW_SIDE} pixels wide or high, got {w}x{h}")
     gray = ((torch.stack([first, last], 1).detach().float().mean(2).clamp(0, 1) * 255).round()
             .to(torch.uint8).cpu().numpy())  # [B, 2, H, W]
     grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
@@ -127,7 +122,11 @@ def keyframe_flows(first: Tensor, last: Tensor) -> tuple[Tensor, Tensor, Tensor,
     seen = np.empty((b, 2, h, w), np.float32)
     for i in range(b):
         g0, g1 = gray[i]
-        f01, f10 = dense_flow(cv2, np, g0, g1, grid_x, grid_y), dense_flow(cv2, np, g1, g0, grid_x, grid_y)
+        try:
+            f01, f10 = dense_flow(cv2, np, g0, g1, grid_x, grid_y), dense_flow(cv2, np, g1, g0, grid_x, grid_y)
+        except cv2.error:  # DIS refuses frames a few pixels across (e.g. 4x4; 6x6 works)
+            raise VidsynthError(f"optical flow cannot run on frames of {w}x{h} pixels: too small for OpenCV's "
+                                "DIS flow; use larger frames (e.g. --size 16)") from None
         flows[i, 0], flows[i, 1] = f01, f10
         seen[i, 0] = _consistency(cv2, np, f01, f10, grid_x, grid_y)
         seen[i, 1] = _consistency(cv2, np, f10, f01, grid_x, grid_y)
